@@ -1,0 +1,195 @@
+"""Broker Lambda: API routes → one domain call each. Identity comes from the request
+context API Gateway verified; errors map to statuses in one place."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from jit_broker.errors import BrokerError
+from jit_broker.identity import Caller, caller_from_context
+from jit_broker.models.input import GrantRequest, RevokeRequest, SessionRequest
+from jit_broker.models.output import (
+    GrantList,
+    GrantResponse,
+    GrantView,
+    GrantWithCredentials,
+    ProfileList,
+    ProfileView,
+    WhoAmI,
+)
+from jit_broker.observability import logger, metrics, tracer
+from jit_broker.runtime import broker
+
+app = APIGatewayRestResolver(enable_validation=True)
+NO_STORE = {"Cache-Control": "no-store"}
+GrantId = Annotated[str, Path(max_length=64)]
+
+
+def _caller() -> Caller:
+    return caller_from_context(app.current_event.raw_event.get("requestContext"))
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=body.model_dump(mode="json") if hasattr(body, "model_dump") else body,
+        headers=headers,
+    )
+
+
+@app.get("/v1/whoami")
+def whoami() -> Response[WhoAmI]:
+    c = _caller()
+    return _json(
+        200,
+        WhoAmI(
+            arn=c.arn,
+            requester_id=c.requester_id,
+            account_id=c.account_id,
+            principal_type=c.principal_type,
+            name=c.name,
+        ),
+    )
+
+
+@app.get("/v1/profiles")
+def profiles() -> Response[ProfileList]:
+    found = broker().profiles_for(_caller())
+    return _json(
+        200,
+        ProfileList(
+            profiles=[
+                ProfileView(
+                    name=name,
+                    description=p.description,
+                    max_window=p.max_window,
+                    max_session=p.max_session,
+                    reason_required=p.reason_required,
+                    ticket_pattern=p.ticket_pattern,
+                )
+                for name, p in found.items()
+            ]
+        ),
+    )
+
+
+@app.post("/v1/grants")
+def request_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantWithCredentials]:
+    caller = _caller()
+    issued = broker().request_grant(caller, body)
+    metrics.add_metric(name="GrantsIssued", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "grant issued",
+        extra={
+            "grant_id": issued.grant.grant_id,
+            "profile": body.profile,
+            "requester": caller.requester_id,
+            "access_key_id": issued.credentials.access_key_id,
+            "expires_at": issued.grant.expires_at,
+        },
+    )
+    return _json(
+        201,
+        GrantWithCredentials(grant=GrantView.of(issued.grant), credentials=issued.credentials),
+        NO_STORE,
+    )
+
+
+@app.get("/v1/grants")
+def list_grants() -> Response[GrantList]:
+    grants = broker().grants_of(_caller())
+    return _json(200, GrantList(grants=[GrantView.of(g) for g in grants]))
+
+
+@app.get("/v1/grants/<grant_id>")
+def get_grant(grant_id: GrantId) -> Response[GrantResponse]:
+    return _json(200, GrantResponse(grant=GrantView.of(broker().grant(_caller(), grant_id))))
+
+
+@app.post("/v1/grants/<grant_id>/credentials")
+def issue_session(
+    grant_id: GrantId, body: Annotated[SessionRequest, Body()]
+) -> Response[GrantWithCredentials]:
+    issued = broker().issue_session(_caller(), grant_id, body)
+    metrics.add_metric(name="SessionsIssued", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "session issued",
+        extra={"grant_id": grant_id, "access_key_id": issued.credentials.access_key_id},
+    )
+    return _json(
+        201,
+        GrantWithCredentials(grant=GrantView.of(issued.grant), credentials=issued.credentials),
+        NO_STORE,
+    )
+
+
+@app.post("/v1/grants/<grant_id>/revoke")
+def revoke(grant_id: GrantId, body: Annotated[RevokeRequest, Body()]) -> Response[GrantResponse]:
+    grant = broker().revoke(_caller(), grant_id, body)
+    metrics.add_metric(name="GrantsRevoked", unit=MetricUnit.Count, value=1)
+    logger.info("grant revoked", extra={"grant_id": grant_id, "reason": body.reason})
+    return _json(200, GrantResponse(grant=GrantView.of(grant)))
+
+
+@app.get("/v1/openapi.json")
+def openapi() -> Response[dict[str, Any]]:
+    schema = app.get_openapi_json_schema(title="JIT access broker", version="1")
+    return _json(200, json.loads(schema))
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return _json(status, {"error": {"code": code, "message": message}})
+
+
+@app.exception_handler(BrokerError)
+def broker_error(exc: BrokerError) -> Response:
+    if exc.status == 403:
+        metrics.add_metric(name="GrantsDenied", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"Refused_{exc.code}", unit=MetricUnit.Count, value=1)
+    logger.warning("request refused", extra={"status": exc.status, "code": exc.code})
+    return _error(exc.status, exc.code, exc.message)
+
+
+@app.exception_handler(RequestValidationError)
+def invalid_request(exc: RequestValidationError) -> Response:
+    metrics.add_metric(name="Refused_bad_request", unit=MetricUnit.Count, value=1)
+    return _error(400, "bad_request", describe_validation_errors(exc.errors()))
+
+
+@app.not_found
+def not_found(_: Exception) -> Response:
+    return _error(
+        404, "no_such_route", f"no route {app.current_event.http_method} {app.current_event.path}"
+    )
+
+
+def describe_validation_errors(errors: Any) -> str:
+    """'body.duration: Input should be ...; body.nonce: Field required' (values never echoed)."""
+    parts = []
+    for err in errors:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("function-after",))
+        if err.get("type") == "json_invalid":
+            parts.append("body: is not valid JSON")
+        elif err.get("type") == "extra_forbidden":
+            parts.append(f"{loc}: unknown field")
+        else:
+            parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False
+)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

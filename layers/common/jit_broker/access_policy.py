@@ -1,0 +1,200 @@
+"""The written access policy: which profiles exist and who may request them.
+
+A YAML document validated by pydantic. Unknown fields are errors, and an invalid document is
+reported with the path of every bad field (``profiles.s3-read.max_session: ...``). Matching is
+exact: profile names, user ARNs, role ARNs and account ids are compared whole, never as
+patterns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from jit_broker.errors import PolicyInvalid
+from jit_broker.identity import Caller
+from jit_broker.models.input import PROFILE_NAME_PATTERN
+from jit_broker.naming import MAX_CHAINED_SESSION_SECONDS, MAX_WINDOW_SECONDS, MIN_SESSION_SECONDS
+
+ROLE_POLICY_MAX_CHARS = 10240  # IAM's limit for a role's inline policies, whitespace excluded
+_USER_ARN = r"^arn:aws[\w-]*:iam::\d{12}:user/(?:[\w+=,.@/-]*/)?[\w+=,.@-]{1,64}$"
+_ROLE_ARN = r"^arn:aws[\w-]*:iam::\d{12}:role/(?:[\w+=,.@/-]*/)?[\w+=,.@-]{1,64}$"
+_MANAGED_ARN = r"^arn:aws[\w-]*:iam::(aws|\d{12}):policy/(?:[\w+=,.@/-]*/)?[\w+=,.@-]{1,128}$"
+_ACCOUNT = r"^\d{12}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Statement(_Strict):
+    """An identity-policy statement (no Principal: these go on the grant's role)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    Sid: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9]{1,64}$")] = None
+    Effect: str
+    Action: str | list[str] | None = None
+    NotAction: str | list[str] | None = None
+    Resource: str | list[str] | None = None
+    NotResource: str | list[str] | None = None
+    Condition: dict[str, dict[str, Any]] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Statement:
+        if self.Effect not in ("Allow", "Deny"):
+            raise ValueError("Effect must be Allow or Deny")
+        if (self.Action is None) == (self.NotAction is None):
+            raise ValueError("give exactly one of Action or NotAction")
+        if (self.Resource is None) == (self.NotResource is None):
+            raise ValueError("give exactly one of Resource or NotResource")
+        return self
+
+
+class PolicyDocument(_Strict):
+    Version: str = "2012-10-17"
+    Statement: Annotated[list[Statement], Field(min_length=1)]
+
+    @field_validator("Version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value != "2012-10-17":
+            raise ValueError("Version must be 2012-10-17")
+        return value
+
+    def statements(self) -> list[dict[str, Any]]:
+        return [s.model_dump(exclude_none=True) for s in self.Statement]
+
+
+class Permissions(_Strict):
+    inline: PolicyDocument | None = None
+    managed: list[Annotated[str, Field(pattern=_MANAGED_ARN)]] = []
+
+    @model_validator(mode="after")
+    def _some(self) -> Permissions:
+        if self.inline is None and not self.managed:
+            raise ValueError("give an inline policy document, managed policy ARNs, or both")
+        if len(self.managed) > 10:
+            raise ValueError("at most 10 managed policies may be attached to a role")
+        return self
+
+
+class Requesters(_Strict):
+    users: list[Annotated[str, Field(pattern=_USER_ARN)]] = []
+    roles: list[Annotated[str, Field(pattern=_ROLE_ARN)]] = []
+    accounts: list[Annotated[str, Field(pattern=_ACCOUNT)]] = []
+
+
+class Profile(_Strict):
+    description: Annotated[str, Field(min_length=1, max_length=500)]
+    permissions: Permissions
+    requesters: Requesters
+    max_window: Annotated[int, Field(ge=MIN_SESSION_SECONDS, le=MAX_WINDOW_SECONDS)] = 3600
+    max_session: Annotated[int, Field(ge=MIN_SESSION_SECONDS, le=MAX_CHAINED_SESSION_SECONDS)] = (
+        MAX_CHAINED_SESSION_SECONDS
+    )
+    reason_required: bool = True
+    ticket_pattern: str | None = None
+    max_active_grants: Annotated[int | None, Field(ge=1, le=100)] = 1
+
+    @field_validator("ticket_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(
+                    f"ticket_pattern is not a valid regular expression: {exc}"
+                ) from exc
+        return value
+
+
+class Limits(_Strict):
+    requests_per_minute: Annotated[int, Field(ge=1, le=1000)] = 10
+
+
+class AccessPolicy(_Strict):
+    version: Annotated[int, Field(ge=1, le=1)] = 1
+    accounts: Annotated[list[Annotated[str, Field(pattern=_ACCOUNT)]], Field(min_length=1)]
+    administrators: list[Annotated[str, Field(pattern=rf"{_USER_ARN}|{_ROLE_ARN}")]] = []
+    managed_policy_allow_list: list[Annotated[str, Field(pattern=_MANAGED_ARN)]] = []
+    limits: Limits = Limits()
+    profiles: dict[Annotated[str, Field(pattern=PROFILE_NAME_PATTERN)], Profile]
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> AccessPolicy:
+        for name, profile in self.profiles.items():
+            outside = set(profile.permissions.managed) - set(self.managed_policy_allow_list)
+            if outside:
+                raise ValueError(
+                    f"profile {name}: managed policies not in managed_policy_allow_list: "
+                    + ", ".join(sorted(outside))
+                )
+            if profile.max_session > profile.max_window:
+                raise ValueError(f"profile {name}: max_session is longer than max_window")
+            if profile.permissions.inline is not None:
+                size = len(_compact(profile.permissions.inline.statements()))
+                if size > ROLE_POLICY_MAX_CHARS - 400:  # room for the deny-after-expiry
+                    raise ValueError(
+                        f"profile {name}: inline policy is {size} characters; IAM allows "
+                        f"{ROLE_POLICY_MAX_CHARS} per role including the broker's own statements"
+                    )
+        return self
+
+    def is_account_allowed(self, account_id: str) -> bool:
+        return account_id in self.accounts
+
+    def is_entitled(self, profile: Profile, caller: Caller) -> bool:
+        if not self.is_account_allowed(caller.account_id):
+            return False
+        who = profile.requesters
+        if caller.principal_type == "user" and caller.requester_id in who.users:
+            return True
+        if caller.principal_type == "assumed-role" and caller.requester_id in {
+            _without_path(arn) for arn in who.roles
+        }:
+            return True
+        return caller.account_id in who.accounts
+
+    def requestable(self, caller: Caller) -> dict[str, Profile]:
+        return {n: p for n, p in sorted(self.profiles.items()) if self.is_entitled(p, caller)}
+
+    def is_administrator(self, caller: Caller) -> bool:
+        admins = {_without_path(a) if ":role/" in a else a for a in self.administrators}
+        return self.is_account_allowed(caller.account_id) and caller.requester_id in admins
+
+
+def _without_path(role_arn: str) -> str:
+    """Assumed-role ARNs carry no role path, so role ARNs compare by account and name."""
+    prefix, _, rest = role_arn.partition(":role/")
+    return f"{prefix}:role/{rest.rsplit('/', 1)[-1]}"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc if part not in ("function-after", "union"))
+
+
+def parse_policy(text: str) -> AccessPolicy:
+    """Parse and validate a YAML (or JSON) access policy; raise PolicyInvalid with field paths."""
+    import yaml  # only when a policy is (re)loaded, not on the import path
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyInvalid([f"not valid YAML: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise PolicyInvalid(["the document must be a mapping with 'accounts' and 'profiles'"])
+    try:
+        return AccessPolicy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyInvalid(
+            [f"{_path(e['loc']) or '(document)'}: {e['msg']}" for e in exc.errors()]
+        ) from exc

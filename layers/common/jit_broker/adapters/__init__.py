@@ -1,0 +1,1 @@
+"""One module per AWS service; boto3 clients are injected, never created at import time."""

@@ -1,0 +1,117 @@
+"""IAM: the per-grant roles. Only roles under the broker's path are ever touched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from jit_broker.documents import GRANT_POLICY_NAME, REVOKED_POLICY_NAME, compact, deny_all
+from jit_broker.errors import AwsUnavailable, BadRequest
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    name: str
+    path: str
+    trust_policy: dict[str, Any]
+    permissions_policy: dict[str, Any]
+    managed_policy_arns: tuple[str, ...]
+    boundary_arn: str
+    tags: dict[str, str]
+    description: str
+    max_session_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class CreatedRole:
+    arn: str
+    role_id: str
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class Iam:
+    def __init__(self, client: Any) -> None:
+        self._iam = client
+
+    def create_grant_role(self, spec: RoleSpec) -> CreatedRole:
+        """CreateRole (trust, boundary, tags), then the one inline policy, then managed ones.
+
+        On failure the half-made role is removed again and AwsUnavailable/BadRequest raised.
+        """
+        try:
+            out = self._iam.create_role(
+                Path=spec.path,
+                RoleName=spec.name,
+                AssumeRolePolicyDocument=compact(spec.trust_policy),
+                Description=spec.description,
+                MaxSessionDuration=spec.max_session_seconds,
+                PermissionsBoundary=spec.boundary_arn,
+                Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()],
+            )
+        except ClientError as exc:
+            raise AwsUnavailable(f"IAM refused to create the grant's role ({_code(exc)})") from exc
+        except BotoCoreError as exc:
+            raise AwsUnavailable("IAM could not be reached to create the grant's role") from exc
+        role = CreatedRole(arn=out["Role"]["Arn"], role_id=out["Role"]["RoleId"])
+        try:
+            self._iam.put_role_policy(
+                RoleName=spec.name,
+                PolicyName=GRANT_POLICY_NAME,
+                PolicyDocument=compact(spec.permissions_policy),
+            )
+            for arn in spec.managed_policy_arns:
+                self._iam.attach_role_policy(RoleName=spec.name, PolicyArn=arn)
+        except (ClientError, BotoCoreError) as exc:
+            self.delete_role(spec.name, spec.managed_policy_arns)
+            if isinstance(exc, ClientError) and _code(exc) in (
+                "MalformedPolicyDocument",
+                "LimitExceeded",
+            ):
+                raise BadRequest(
+                    f"the profile's permissions were refused by IAM ({_code(exc)})"
+                ) from exc
+            raise AwsUnavailable("IAM could not finish the grant's role; it was removed") from exc
+        return role
+
+    def deny_everything(self, role_name: str) -> bool:
+        """Revocation: a deny-all inline policy. False when the role no longer exists."""
+        try:
+            self._iam.put_role_policy(
+                RoleName=role_name,
+                PolicyName=REVOKED_POLICY_NAME,
+                PolicyDocument=compact(deny_all()),
+            )
+        except ClientError as exc:
+            if _code(exc) == "NoSuchEntity":
+                return False
+            raise AwsUnavailable(f"IAM refused the revocation policy ({_code(exc)})") from exc
+        except BotoCoreError as exc:
+            raise AwsUnavailable("IAM could not be reached to revoke the grant") from exc
+        return True
+
+    def delete_role(self, role_name: str, managed_policy_arns: tuple[str, ...] = ()) -> None:
+        """Best-effort rollback of a role this request just made; NoSuchEntity counts as done."""
+        steps = [
+            *[
+                (self._iam.detach_role_policy, {"RoleName": role_name, "PolicyArn": arn})
+                for arn in managed_policy_arns
+            ],
+            (
+                self._iam.delete_role_policy,
+                {"RoleName": role_name, "PolicyName": GRANT_POLICY_NAME},
+            ),
+            (self._iam.delete_role, {"RoleName": role_name}),
+        ]
+        for call, kwargs in steps:
+            try:
+                call(**kwargs)
+            except ClientError as exc:
+                if _code(exc) != "NoSuchEntity":
+                    return  # the auditor finishes what is left; the grant is marked failed
+            except BotoCoreError:
+                return

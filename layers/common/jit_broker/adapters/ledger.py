@@ -1,0 +1,305 @@
+"""The grant ledger in DynamoDB: the only module that talks to the table.
+
+Single table, keys ``pk``/``sk``:
+- grant     ``GRANT#<id>`` / ``GRANT``                 (index by_requester: gsi1pk ``REQ#<requester>``,
+                                                       gsi1sk ``<created_at>#<id>``; index by_expiry:
+                                                       gsi2pk ``GRANT``, gsi2sk expires_at)
+- session   ``GRANT#<id>`` / ``SESSION#<issued_at>#<access key id>`` (never the secret or token)
+- nonce     ``NONCE#<requester>#<nonce>`` / ``NONCE``   (TTL; a replay fails its conditional put)
+- rate      ``RATE#<requester>#<minute>`` / ``RATE``    (TTL; grant requests per minute)
+- quota     ``QUOTA#roles`` / ``QUOTA``                 (live per-grant roles, against the cap)
+Every write is conditional; status moves only forward. Times are epoch seconds (Number).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from jit_broker.errors import (
+    Conflict,
+    GrantNotActive,
+    LedgerUnavailable,
+    ReplayedRequest,
+    TooManyRequests,
+)
+from jit_broker.models.domain import FORWARD, Grant, GrantStatus, IssuedSession
+
+RECORD_RETENTION_SECONDS = 400 * 24 * 3600  # grant and session records outlive CloudTrail's 90 days
+NONCE_TTL_SECONDS = 15 * 60  # longer than SigV4's 5-minute window either side
+GRANT_FIELDS = frozenset(Grant.model_fields)
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(int(value))}
+
+
+def _to_item(grant: Grant) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": _s(f"GRANT#{grant.grant_id}"),
+        "sk": _s("GRANT"),
+        "gsi1pk": _s(f"REQ#{grant.requester_id}"),
+        "gsi1sk": _s(f"{grant.created_at:012d}#{grant.grant_id}"),
+        "gsi2pk": _s("GRANT"),
+        "gsi2sk": _n(grant.expires_at),
+        "ttl": _n(grant.expires_at + RECORD_RETENTION_SECONDS),
+    }
+    for key, value in grant.model_dump(exclude_none=True).items():
+        item[key] = (
+            _n(value) if isinstance(value, int) and not isinstance(value, bool) else _s(str(value))
+        )
+    return item
+
+
+def _from_item(item: dict[str, Any]) -> Grant:
+    data: dict[str, Any] = {}
+    for key, value in item.items():
+        if key not in GRANT_FIELDS:
+            continue
+        data[key] = int(value["N"]) if "N" in value else value["S"]
+    return Grant.model_validate(data)
+
+
+class Ledger:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    # --- reads -------------------------------------------------------------------------
+    def get_grant(self, grant_id: str) -> Grant | None:
+        try:
+            out = self._db.get_item(
+                TableName=self._table,
+                Key={"pk": _s(f"GRANT#{grant_id}"), "sk": _s("GRANT")},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise LedgerUnavailable("the grant ledger cannot be read right now") from exc
+        item = out.get("Item")
+        return _from_item(item) if item else None
+
+    def grants_of(self, requester_id: str, *, limit: int = 50) -> list[Grant]:
+        try:
+            out = self._db.query(
+                TableName=self._table,
+                IndexName="by_requester",
+                KeyConditionExpression="gsi1pk = :r",
+                ExpressionAttributeValues={":r": _s(f"REQ#{requester_id}")},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise LedgerUnavailable("the grant ledger cannot be read right now") from exc
+        return [_from_item(item) for item in out.get("Items", [])]
+
+    def active_grant_count(self, requester_id: str, profile: str, now: int) -> int:
+        grants = self.grants_of(requester_id, limit=100)
+        return sum(
+            1
+            for g in grants
+            if g.profile == profile
+            and g.status in (GrantStatus.REQUESTED, GrantStatus.ACTIVE)
+            and g.expires_at > now
+        )
+
+    # --- writes ------------------------------------------------------------------------
+    def open_grant(
+        self, grant: Grant, *, nonce: str, now: int, rate_limit: int, max_roles: int
+    ) -> None:
+        """Write the grant (status requested) before any role exists, in one transaction with
+        the nonce (replay → 409), the requester's rate counter and the role quota (→ 429)."""
+        requester = grant.requester_id
+        minute = now // 60
+        items = [
+            self._nonce_put(requester, nonce, now),
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _to_item(grant),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": _s(f"RATE#{requester}#{minute}"), "sk": _s("RATE")},
+                    "UpdateExpression": "ADD hits :one SET #ttl = :ttl",
+                    "ConditionExpression": "attribute_not_exists(hits) OR hits < :limit",
+                    "ExpressionAttributeNames": {"#ttl": "ttl"},
+                    "ExpressionAttributeValues": {
+                        ":one": _n(1),
+                        ":limit": _n(rate_limit),
+                        ":ttl": _n(now + 3600),
+                    },
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": _s("QUOTA#roles"), "sk": _s("QUOTA")},
+                    "UpdateExpression": "ADD live_roles :one",
+                    "ConditionExpression": "attribute_not_exists(live_roles) OR live_roles < :max",
+                    "ExpressionAttributeValues": {":one": _n(1), ":max": _n(max_roles)},
+                }
+            },
+        ]
+        self._transact(
+            items,
+            [
+                ReplayedRequest("this request was already made (same nonce): send a fresh nonce"),
+                Conflict("a grant with this id already exists"),
+                TooManyRequests(
+                    f"too many grant requests this minute (limit {rate_limit}): try again shortly"
+                ),
+                TooManyRequests(
+                    f"the broker is at its cap of {max_roles} live grant roles: try again later"
+                ),
+            ],
+        )
+
+    def activate(self, grant: Grant, session: IssuedSession) -> None:
+        """requested → active with the role's id, and the first session's record, atomically."""
+        self._transact(
+            [
+                self._status_update(
+                    grant.grant_id,
+                    GrantStatus.REQUESTED,
+                    GrantStatus.ACTIVE,
+                    {"role_arn": _s(grant.role_arn or ""), "role_id": _s(grant.role_id or "")},
+                    sessions=True,
+                ),
+                self._session_put(session),
+            ],
+            [
+                GrantNotActive("the grant is no longer pending"),
+                Conflict("session already recorded"),
+            ],
+        )
+
+    def record_session(
+        self, grant_id: str, session: IssuedSession, *, nonce: str, requester_id: str, now: int
+    ) -> None:
+        """A further session inside an active grant: nonce, session record and counter."""
+        self._transact(
+            [
+                self._nonce_put(requester_id, nonce, now),
+                self._status_update(
+                    grant_id, GrantStatus.ACTIVE, GrantStatus.ACTIVE, {}, sessions=True
+                ),
+                self._session_put(session),
+            ],
+            [
+                ReplayedRequest("this request was already made (same nonce): send a fresh nonce"),
+                GrantNotActive("the grant is no longer active"),
+                Conflict("session already recorded"),
+            ],
+        )
+
+    def move(
+        self, grant_id: str, current: GrantStatus, new: GrantStatus, **fields: str | int
+    ) -> None:
+        values = {k: (_n(v) if isinstance(v, int) else _s(v)) for k, v in fields.items()}
+        self._transact(
+            [self._status_update(grant_id, current, new, values)],
+            [GrantNotActive(f"the grant is not {current.value}")],
+        )
+
+    def release_role_quota(self) -> None:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s("QUOTA#roles"), "sk": _s("QUOTA")},
+                UpdateExpression="ADD live_roles :minus",
+                ConditionExpression="live_roles > :zero",
+                ExpressionAttributeValues={":minus": _n(-1), ":zero": _n(0)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise LedgerUnavailable("the grant ledger cannot be written right now") from exc
+
+    # --- building blocks ---------------------------------------------------------------
+    def _nonce_put(self, requester: str, nonce: str, now: int) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    "pk": _s(f"NONCE#{requester}#{nonce}"),
+                    "sk": _s("NONCE"),
+                    "ttl": _n(now + NONCE_TTL_SECONDS),
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _session_put(self, session: IssuedSession) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    "pk": _s(f"GRANT#{session.grant_id}"),
+                    "sk": _s(f"SESSION#{session.issued_at:012d}#{session.access_key_id}"),
+                    "access_key_id": _s(session.access_key_id),
+                    "issued_at": _n(session.issued_at),
+                    "expires_at": _n(session.expires_at),
+                    "source_identity": _s(session.source_identity),
+                    "session_name": _s(session.session_name),
+                    "ttl": _n(session.expires_at + RECORD_RETENTION_SECONDS),
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _status_update(
+        self,
+        grant_id: str,
+        current: GrantStatus,
+        new: GrantStatus,
+        values: dict[str, dict[str, str]],
+        *,
+        sessions: bool = False,
+    ) -> dict[str, Any]:
+        if new != current and new not in FORWARD[current]:
+            raise ValueError(f"status may not move from {current} to {new}")
+        names = {"#status": "status"}
+        attr_values: dict[str, Any] = {":current": _s(current.value), ":new": _s(new.value)}
+        sets = ["#status = :new"]
+        for i, (key, value) in enumerate(values.items()):
+            names[f"#f{i}"] = key
+            attr_values[f":v{i}"] = value
+            sets.append(f"#f{i} = :v{i}")
+        expression = "SET " + ", ".join(sets)
+        if sessions:
+            expression += " ADD sessions_issued :one"
+            attr_values[":one"] = _n(1)
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": _s(f"GRANT#{grant_id}"), "sk": _s("GRANT")},
+                "UpdateExpression": expression,
+                "ConditionExpression": "#status = :current",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": attr_values,
+            }
+        }
+
+    def _transact(self, items: list[dict[str, Any]], on_condition: list[Exception]) -> None:
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons") or []
+                for reason, error in zip(reasons, on_condition, strict=False):
+                    if reason.get("Code") == "ConditionalCheckFailed":
+                        raise error from None
+            raise LedgerUnavailable(
+                "the grant ledger cannot be written right now: no credentials were issued"
+            ) from exc
+        except BotoCoreError as exc:
+            raise LedgerUnavailable(
+                "the grant ledger cannot be written right now: no credentials were issued"
+            ) from exc

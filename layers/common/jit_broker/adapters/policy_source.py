@@ -1,0 +1,46 @@
+"""Where the access policy comes from: SSM Parameter Store in AWS (Powertools parameters,
+cached), a file on the local stack. Either way it is parsed and validated the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jit_broker.access_policy import AccessPolicy, parse_policy
+
+CACHE_SECONDS = 60
+
+
+def load_policy(*, parameter: str | None = None, path: str | None = None) -> AccessPolicy:
+    if path:
+        return _from_file(path)
+    if parameter:
+        return _from_ssm(parameter)
+    raise ValueError("no access policy source configured")
+
+
+_file_cache: dict[str, tuple[float, AccessPolicy]] = {}
+
+
+def _from_file(path: str) -> AccessPolicy:
+    mtime = Path(path).stat().st_mtime
+    cached = _file_cache.get(path)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    policy = parse_policy(Path(path).read_text(encoding="utf-8"))
+    _file_cache[path] = (mtime, policy)
+    return policy
+
+
+_ssm_cache: dict[str, tuple[str, AccessPolicy]] = {}
+
+
+def _from_ssm(name: str) -> AccessPolicy:
+    from aws_lambda_powertools.utilities import parameters
+
+    text = str(parameters.get_parameter(name, max_age=CACHE_SECONDS))
+    cached = _ssm_cache.get(name)
+    if cached and cached[0] == text:
+        return cached[1]
+    policy = parse_policy(text)
+    _ssm_cache[name] = (text, policy)
+    return policy

@@ -1,0 +1,69 @@
+"""STS: AssumeRole into a grant's role, retrying IAM's eventual consistency within a budget."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from jit_broker.errors import AwsUnavailable, BadRequest
+from jit_broker.models.domain import Credentials
+
+
+class Sts:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        retry_budget_seconds: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sts = client
+        self._budget = retry_budget_seconds
+        self._sleep = sleep
+        self._monotonic = monotonic
+
+    def assume(
+        self,
+        *,
+        role_arn: str,
+        session_name: str,
+        source_identity: str,
+        duration_seconds: int,
+        tags: dict[str, str],
+    ) -> Credentials:
+        """AssumeRole; AccessDenied right after the role was made is retried with backoff
+        (0.25 s doubling, capped at 2 s) until the budget is spent."""
+        deadline = self._monotonic() + self._budget
+        delay = 0.25
+        while True:
+            try:
+                out = self._sts.assume_role(
+                    RoleArn=role_arn,
+                    RoleSessionName=session_name,
+                    SourceIdentity=source_identity,
+                    DurationSeconds=duration_seconds,
+                    Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                )
+                break
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code == "AccessDenied" and self._monotonic() + delay < deadline:
+                    self._sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                if code == "PackedPolicyTooLarge":
+                    raise BadRequest("the session's tags are too large for STS") from exc
+                raise AwsUnavailable(f"STS did not issue a session ({code})") from exc
+            except BotoCoreError as exc:
+                raise AwsUnavailable("STS could not be reached") from exc
+        c = out["Credentials"]
+        return Credentials(
+            access_key_id=c["AccessKeyId"],
+            secret_access_key=c["SecretAccessKey"],
+            session_token=c["SessionToken"],
+            expiration=int(c["Expiration"].timestamp()),
+        )

@@ -1,0 +1,71 @@
+"""The IAM documents the broker writes, built as data (never by formatting caller text)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+VERSION = "2012-10-17"
+GRANT_POLICY_NAME = "jit-grant"
+REVOKED_POLICY_NAME = "jit-revoked"
+
+TAG_GRANT = "jit:grant-id"
+TAG_REQUESTER = "jit:requester"
+TAG_EXPIRES = "jit:expires-at"
+TAG_OWNER = "jit:owner"
+TAG_PROFILE = "jit:profile"
+
+
+def iso8601(epoch: int) -> str:
+    """aws:CurrentTime's format: 2026-11-28T03:35:40Z (UTC)."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def trust_policy(broker_role_arn: str, expires_at: int) -> dict[str, Any]:
+    """Only the broker's role may assume, only with a SourceIdentity, only until expiry."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "BrokerOnlyWithSourceIdentity",
+                "Effect": "Allow",
+                "Principal": {"AWS": broker_role_arn},
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
+                "Condition": {
+                    "StringLike": {"sts:SourceIdentity": "?*"},
+                    "DateLessThan": {"aws:CurrentTime": iso8601(expires_at)},
+                },
+            }
+        ],
+    }
+
+
+def deny_after_expiry(expires_at: int) -> dict[str, Any]:
+    return {
+        "Sid": "DenyAfterGrantExpiry",
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {"DateGreaterThan": {"aws:CurrentTime": iso8601(expires_at)}},
+    }
+
+
+def grant_policy(profile_statements: list[dict[str, Any]], expires_at: int) -> dict[str, Any]:
+    """The profile's permissions and, in the same document, the deny after the grant's expiry.
+
+    One document means the role never holds the permissions without the deny.
+    """
+    return {"Version": VERSION, "Statement": [*profile_statements, deny_after_expiry(expires_at)]}
+
+
+def deny_all() -> dict[str, Any]:
+    """Put on a revoked grant's role: every session of it is refused from now on."""
+    return {
+        "Version": VERSION,
+        "Statement": [{"Sid": "GrantRevoked", "Effect": "Deny", "Action": "*", "Resource": "*"}],
+    }
+
+
+def compact(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"), sort_keys=False)

@@ -1,0 +1,285 @@
+"""Grants: request, issue a session, revoke, list. The broker's domain logic.
+
+Order of a grant (each step only after the one before succeeded):
+1. checks that change nothing: profile exists, caller entitled, duration, reason, ticket,
+   active-grant cap (→ 4xx, no AWS write at all);
+2. the ledger records the grant (status requested) with the nonce, rate counter and role
+   quota in one transaction (→ 409 replay, 429 over a limit, 503 ledger down);
+3. the per-grant role: trust only the broker's role with SourceIdentity until expiry, the
+   permissions boundary, the profile's permissions and a deny after expiry, tags;
+4. AssumeRole (retried through IAM's eventual consistency);
+5. the ledger moves the grant to active and records the session (access key id, expiry)
+   in one transaction; only then are credentials returned (→ 503 and nothing otherwise).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jit_broker import documents, naming
+from jit_broker.access_policy import AccessPolicy, Profile
+from jit_broker.adapters.iam import Iam, RoleSpec
+from jit_broker.adapters.ledger import Ledger
+from jit_broker.adapters.sts import Sts
+from jit_broker.errors import (
+    BadRequest,
+    BrokerError,
+    GrantNotActive,
+    NotEntitled,
+    NotFound,
+    TooManyRequests,
+)
+from jit_broker.identity import Caller
+from jit_broker.models.domain import Credentials, Grant, GrantStatus, IssuedSession
+from jit_broker.models.input import GrantRequest, RevokeRequest, SessionRequest
+from jit_broker.settings import Settings
+
+
+@dataclass(frozen=True)
+class Issued:
+    grant: Grant
+    credentials: Credentials
+
+
+class Broker:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        policy: Callable[[], AccessPolicy],
+        ledger: Ledger,
+        iam: Iam,
+        sts: Sts,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._policy = policy
+        self._ledger = ledger
+        self._iam = iam
+        self._sts = sts
+        self._clock = clock
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    def _admitted(self, caller: Caller) -> AccessPolicy:
+        policy = self._policy()
+        if not policy.is_account_allowed(caller.account_id):
+            raise NotEntitled(f"account {caller.account_id} may not use this broker")
+        return policy
+
+    # --- reads -------------------------------------------------------------------------
+    def profiles_for(self, caller: Caller) -> dict[str, Profile]:
+        return self._admitted(caller).requestable(caller)
+
+    def grants_of(self, caller: Caller) -> list[Grant]:
+        self._admitted(caller)
+        return self._ledger.grants_of(caller.requester_id)
+
+    def grant(self, caller: Caller, grant_id: str) -> Grant:
+        policy = self._admitted(caller)
+        return self._visible_grant(policy, caller, grant_id)
+
+    def _visible_grant(self, policy: AccessPolicy, caller: Caller, grant_id: str) -> Grant:
+        not_found = NotFound(f"no grant {grant_id!r} of yours exists")
+        if not naming.is_grant_id(grant_id):
+            raise not_found
+        grant = self._ledger.get_grant(grant_id)
+        if grant is None:
+            raise not_found
+        if grant.requester_id != caller.requester_id and not policy.is_administrator(caller):
+            raise not_found  # someone else's grant: do not reveal that it exists
+        return grant
+
+    # --- a new grant -------------------------------------------------------------------
+    def request_grant(self, caller: Caller, request: GrantRequest) -> Issued:
+        policy = self._admitted(caller)
+        profile = policy.profiles.get(request.profile)
+        if profile is None:
+            raise NotFound(
+                f"there is no profile {request.profile!r}; "
+                + _may_request(policy.requestable(caller))
+            )
+        if not policy.is_entitled(profile, caller):
+            raise NotEntitled(
+                f"{caller.requester_id} may not request {request.profile!r}; "
+                + _may_request(policy.requestable(caller))
+            )
+        window = request.duration or min(profile.max_window, naming.MAX_CHAINED_SESSION_SECONDS)
+        if window > profile.max_window:
+            raise BadRequest(
+                f"duration {window} s is longer than profile {request.profile!r} allows "
+                f"({profile.max_window} s)"
+            )
+        if profile.reason_required and not (request.reason and request.reason.strip()):
+            raise BadRequest(f"profile {request.profile!r} needs a reason: say why you need access")
+        if profile.ticket_pattern is not None and not (
+            request.ticket and re.fullmatch(profile.ticket_pattern, request.ticket)
+        ):
+            raise BadRequest(
+                f"profile {request.profile!r} needs a ticket matching {profile.ticket_pattern}"
+            )
+        now = self._now()
+        if profile.max_active_grants is not None:
+            active = self._ledger.active_grant_count(caller.requester_id, request.profile, now)
+            if active >= profile.max_active_grants:
+                raise TooManyRequests(
+                    f"you already hold {active} active grant(s) of {request.profile!r} "
+                    f"(at most {profile.max_active_grants}): use or revoke it first"
+                )
+
+        grant_id = naming.new_grant_id()
+        grant = Grant(
+            grant_id=grant_id,
+            profile=request.profile,
+            requester_id=caller.requester_id,
+            requester_arn=caller.arn,
+            account_id=caller.account_id,
+            source_identity=caller.source_identity,
+            reason=request.reason,
+            ticket=request.ticket,
+            status=GrantStatus.REQUESTED,
+            created_at=now,
+            expires_at=now + window,
+            role_name=naming.role_name_for(grant_id),
+        )
+        self._ledger.open_grant(
+            grant,
+            nonce=request.nonce,
+            now=now,
+            rate_limit=policy.limits.requests_per_minute,
+            max_roles=self._settings.max_roles,
+        )
+        try:
+            role = self._iam.create_grant_role(self._role_spec(grant, profile))
+        except BrokerError as exc:
+            self._ledger.move(grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, failure=exc.code)
+            self._ledger.release_role_quota()
+            raise
+        grant = grant.model_copy(update={"role_arn": role.arn, "role_id": role.role_id})
+        try:
+            credentials, session = self._assume(grant, profile, now)
+        except BrokerError as exc:
+            self._iam.delete_role(grant.role_name, tuple(profile.permissions.managed))
+            self._ledger.move(grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, failure=exc.code)
+            self._ledger.release_role_quota()
+            raise
+        try:
+            self._ledger.activate(grant, session)
+        except BrokerError:
+            # The session cannot be recorded, so it is never handed out; deny the role so
+            # even these discarded credentials are useless. The auditor removes the role.
+            self._iam.deny_everything(grant.role_name)
+            raise
+        grant = grant.model_copy(
+            update={"status": GrantStatus.ACTIVE, "sessions_issued": grant.sessions_issued + 1}
+        )
+        return Issued(grant, credentials)
+
+    # --- a further session inside a grant ----------------------------------------------
+    def issue_session(self, caller: Caller, grant_id: str, request: SessionRequest) -> Issued:
+        policy = self._admitted(caller)
+        grant = self._visible_grant(policy, caller, grant_id)
+        if grant.requester_id != caller.requester_id:
+            raise NotEntitled("only the grant's requester may take sessions of it")
+        now = self._now()
+        if grant.status != GrantStatus.ACTIVE:
+            raise GrantNotActive(f"grant {grant_id} is {grant.status.value}: request a new grant")
+        if now >= grant.expires_at:
+            raise GrantNotActive(
+                f"grant {grant_id} expired at {grant.expires_at}: request a new grant"
+            )
+        profile = policy.profiles.get(grant.profile)
+        if profile is None or not policy.is_entitled(profile, caller):
+            raise NotEntitled(f"{caller.requester_id} may no longer use {grant.profile!r}")
+        credentials, session = self._assume(grant, profile, now)
+        self._ledger.record_session(
+            grant_id, session, nonce=request.nonce, requester_id=caller.requester_id, now=now
+        )
+        return Issued(
+            grant.model_copy(update={"sessions_issued": grant.sessions_issued + 1}), credentials
+        )
+
+    # --- revoke ------------------------------------------------------------------------
+    def revoke(self, caller: Caller, grant_id: str, request: RevokeRequest) -> Grant:
+        """Ledger first (no further sessions), then a deny-all on the role. Re-running it on
+        a revoked grant completes a revocation that stopped half way."""
+        del request  # the reason is logged by the handler, not stored with secrets
+        policy = self._admitted(caller)
+        grant = self._visible_grant(policy, caller, grant_id)
+        now = self._now()
+        if grant.status == GrantStatus.ACTIVE:
+            self._ledger.move(
+                grant_id,
+                GrantStatus.ACTIVE,
+                GrantStatus.REVOKED,
+                revoked_at=now,
+                revoked_by=caller.requester_id,
+            )
+            grant = grant.model_copy(
+                update={
+                    "status": GrantStatus.REVOKED,
+                    "revoked_at": now,
+                    "revoked_by": caller.requester_id,
+                }
+            )
+        elif grant.status != GrantStatus.REVOKED:
+            raise GrantNotActive(f"grant {grant_id} is {grant.status.value}: nothing to revoke")
+        self._iam.deny_everything(grant.role_name)
+        return grant
+
+    # --- helpers -----------------------------------------------------------------------
+    def _role_spec(self, grant: Grant, profile: Profile) -> RoleSpec:
+        statements = profile.permissions.inline.statements() if profile.permissions.inline else []
+        return RoleSpec(
+            name=grant.role_name,
+            path=self._settings.role_path,
+            trust_policy=documents.trust_policy(self._settings.broker_role_arn, grant.expires_at),
+            permissions_policy=documents.grant_policy(statements, grant.expires_at),
+            managed_policy_arns=tuple(profile.permissions.managed),
+            boundary_arn=self._settings.boundary_policy_arn,
+            tags={
+                documents.TAG_GRANT: grant.grant_id,
+                documents.TAG_REQUESTER: naming.tag_value(grant.requester_id),
+                documents.TAG_EXPIRES: str(grant.expires_at),
+                documents.TAG_OWNER: self._settings.owner_tag,
+                documents.TAG_PROFILE: grant.profile,
+            },
+            description=f"JIT grant {grant.grant_id} ({grant.profile})",
+        )
+
+    def _assume(
+        self, grant: Grant, profile: Profile, now: int
+    ) -> tuple[Credentials, IssuedSession]:
+        assert grant.role_arn is not None
+        duration = naming.session_seconds(grant.expires_at - now, profile.max_session)
+        session_name = naming.sts_name(f"jit-{grant.source_identity}")
+        credentials = self._sts.assume(
+            role_arn=grant.role_arn,
+            session_name=session_name,
+            source_identity=grant.source_identity,
+            duration_seconds=duration,
+            tags={
+                documents.TAG_GRANT: grant.grant_id,
+                documents.TAG_PROFILE: grant.profile,
+                documents.TAG_REQUESTER: naming.tag_value(grant.requester_id),
+            },
+        )
+        session = IssuedSession(
+            grant_id=grant.grant_id,
+            access_key_id=credentials.access_key_id,
+            issued_at=now,
+            expires_at=credentials.expiration,
+            source_identity=grant.source_identity,
+            session_name=session_name,
+        )
+        return credentials, session
+
+
+def _may_request(profiles: dict[str, Profile]) -> str:
+    if not profiles:
+        return "you may not request any profile"
+    return "you may request: " + ", ".join(profiles)

@@ -1,0 +1,1 @@
+"""pydantic models: ``input`` (request bodies), ``output`` (responses), ``domain`` (records)."""

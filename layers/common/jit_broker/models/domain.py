@@ -1,0 +1,76 @@
+"""Ledger records. Times are epoch seconds (UTC) everywhere; never text."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class GrantStatus(StrEnum):
+    REQUESTED = "requested"
+    ACTIVE = "active"
+    FAILED = "failed"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    CLEANED = "cleaned"
+
+
+# Status moves only forward. ``failed``: the role could not be made and was rolled back.
+FORWARD: dict[GrantStatus, frozenset[GrantStatus]] = {
+    GrantStatus.REQUESTED: frozenset({GrantStatus.ACTIVE, GrantStatus.FAILED}),
+    GrantStatus.ACTIVE: frozenset({GrantStatus.REVOKED, GrantStatus.EXPIRED}),
+    GrantStatus.FAILED: frozenset({GrantStatus.CLEANED}),
+    GrantStatus.REVOKED: frozenset({GrantStatus.CLEANED}),
+    GrantStatus.EXPIRED: frozenset({GrantStatus.CLEANED}),
+    GrantStatus.CLEANED: frozenset(),
+}
+
+
+def can_move(current: GrantStatus, new: GrantStatus) -> bool:
+    return new in FORWARD[current]
+
+
+class Grant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grant_id: str
+    profile: str
+    requester_id: str
+    requester_arn: str
+    account_id: str
+    source_identity: str
+    reason: str | None = None
+    ticket: str | None = None
+    status: GrantStatus
+    created_at: int
+    expires_at: int
+    role_name: str
+    role_arn: str | None = None
+    role_id: str | None = None
+    sessions_issued: int = 0
+    revoked_at: int | None = None
+    revoked_by: str | None = None
+    failure: str | None = None
+
+
+class IssuedSession(BaseModel):
+    """What the ledger keeps of a session: never the secret key or the token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grant_id: str
+    access_key_id: str
+    issued_at: int
+    expires_at: int
+    source_identity: str
+    session_name: str
+
+
+class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: int

@@ -1,0 +1,81 @@
+"""AWS's rules for names, tags and durations, in one place.
+
+RoleSessionName and SourceIdentity: 2..64 characters of ``[\\w+=,.@-]``; SourceIdentity may
+not start with ``aws:``. Role names: up to 64 of the same set. Session tag values: up to 256
+characters of letters, digits, spaces and ``_.:/=+-@``. Every AssumeRole the broker makes is
+role chaining (it runs as a Lambda role session), so a session lasts 900..3600 seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+MIN_SESSION_SECONDS = 900
+MAX_CHAINED_SESSION_SECONDS = 3600
+MAX_WINDOW_SECONDS = 43200  # the longest grant window any profile may allow (12 h)
+
+_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]", re.ASCII)
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9 _.:/=+\-@]")
+_GRANT_ID = re.compile(r"^g-[0-9a-f]{24}$")
+
+
+def new_grant_id() -> str:
+    """A fresh, never-reused grant id (96 random bits)."""
+    return "g-" + secrets.token_hex(12)
+
+
+def is_grant_id(value: str) -> bool:
+    return bool(_GRANT_ID.fullmatch(value))
+
+
+def role_name_for(grant_id: str) -> str:
+    return f"jit-{grant_id}"
+
+
+def _digest(value: str, length: int) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:length]
+
+
+def sts_name(value: str, *, max_length: int = 64) -> str:
+    """Make ``value`` a valid RoleSessionName/SourceIdentity: 2..64 of ``[\\w+=,.@-]``.
+
+    Characters outside the set become ``-``; a value that had to be shortened or changed
+    keeps a hash of the original as a suffix, so different inputs stay distinguishable.
+    Never starts with ``aws:`` (the colon is not in the set, and the prefix is checked).
+    """
+    cleaned = _NAME_UNSAFE.sub("-", value)
+    changed = cleaned != value
+    if cleaned.lower().startswith("aws"):
+        cleaned = "u-" + cleaned
+        changed = True
+    if len(cleaned) < 2:
+        cleaned = (cleaned + "--")[:2]
+        changed = True
+    if len(cleaned) > max_length or (changed and len(cleaned) + 9 > max_length):
+        cleaned = cleaned[: max_length - 9]
+        changed = True
+    if changed:
+        cleaned = f"{cleaned}.{_digest(value, 8)}"
+    return cleaned[:max_length]
+
+
+def tag_value(value: str, *, max_length: int = 256) -> str:
+    """Make ``value`` a valid IAM/STS tag value (changed values keep a hash suffix)."""
+    cleaned = _TAG_UNSAFE.sub("-", value)
+    if cleaned == value and len(cleaned) <= max_length:
+        return cleaned
+    return f"{cleaned[: max_length - 9]}.{_digest(value, 8)}"
+
+
+def session_seconds(window_left: int, profile_max_session: int) -> int:
+    """DurationSeconds for AssumeRole: min(window left, profile session, 3600), never below 900.
+
+    A session may outlive the window by up to 900 s only when less than 900 s are left; the
+    role's deny-after-expiry policy cuts it off at the grant's expiry all the same.
+    """
+    return max(
+        MIN_SESSION_SECONDS,
+        min(window_left, profile_max_session, MAX_CHAINED_SESSION_SECONDS),
+    )

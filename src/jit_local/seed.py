@@ -1,0 +1,202 @@
+"""What the embedded local stack (and the integration tests) create before the broker runs:
+the ledger table, the permissions boundary, the broker's role with the template's policy,
+IAM users with keys, and the example bucket. Mirrors template.yaml; a test checks the broker
+role's statements against it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+TABLE_NAME = "jit-grants"
+BOUNDARY_NAME = "jit-role-boundary"
+BROKER_ROLE_NAME = "jit-broker-role"
+OWNER_TAG = "jit-broker-local"
+POLICY_PARAMETER = "/jit-broker/access-policy"
+
+
+def table_definition(name: str = TABLE_NAME) -> dict[str, Any]:
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "gsi1pk", "AttributeType": "S"},
+            {"AttributeName": "gsi1sk", "AttributeType": "S"},
+            {"AttributeName": "gsi2pk", "AttributeType": "S"},
+            {"AttributeName": "gsi2sk", "AttributeType": "N"},
+        ],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "by_requester",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": "by_expiry",
+                "KeySchema": [
+                    {"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+        ],
+    }
+
+
+def boundary_document(table_arn: str) -> dict[str, Any]:
+    """The ceiling of every per-grant role: no IAM, no role chaining, no touching the ledger."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "AllowWithinGrant", "Effect": "Allow", "Action": "*", "Resource": "*"},
+            {
+                "Sid": "DenyEscalation",
+                "Effect": "Deny",
+                "Action": ["iam:*", "organizations:*", "account:*", "sts:AssumeRole"],
+                "Resource": "*",
+            },
+            {"Sid": "DenyLedger", "Effect": "Deny", "Action": "dynamodb:*", "Resource": table_arn},
+        ],
+    }
+
+
+def broker_role_statements(
+    *, account: str, region: str, table_name: str, boundary_arn: str, parameter: str
+) -> list[dict[str, Any]]:
+    """The broker's least privilege (template.yaml's BrokerRole inline policy)."""
+    jit_roles = f"arn:aws:iam::{account}:role/jit/*"
+    table = f"arn:aws:dynamodb:{region}:{account}:table/{table_name}"
+    boundary = {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}}
+    return [
+        {
+            "Sid": "CreateJitRole",
+            "Effect": "Allow",
+            "Action": ["iam:CreateRole"],
+            "Resource": jit_roles,
+            "Condition": boundary,
+        },
+        {
+            "Sid": "WriteJitRolePolicies",
+            "Effect": "Allow",
+            "Action": ["iam:PutRolePolicy", "iam:AttachRolePolicy"],
+            "Resource": jit_roles,
+            "Condition": boundary,
+        },
+        {
+            "Sid": "ManageJitRole",
+            "Effect": "Allow",
+            "Action": [
+                "iam:TagRole",
+                "iam:GetRole",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:ListRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                "iam:DeleteRole",
+            ],
+            "Resource": jit_roles,
+        },
+        {
+            "Sid": "DenyBoundaryChange",
+            "Effect": "Deny",
+            "Action": ["iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "AssumeJitRole",
+            "Effect": "Allow",
+            "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
+            "Resource": jit_roles,
+        },
+        {
+            "Sid": "Ledger",
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+                "dynamodb:ConditionCheckItem",
+            ],
+            "Resource": [table, f"{table}/index/*"],
+        },
+        {
+            "Sid": "AccessPolicy",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter"],
+            "Resource": f"arn:aws:ssm:{region}:{account}:parameter{parameter}",
+        },
+    ]
+
+
+@dataclass(frozen=True)
+class Seeded:
+    account_id: str
+    region: str
+    table_name: str
+    boundary_arn: str
+    broker_role_arn: str
+
+    def broker_env(self, policy_file: str) -> dict[str, str]:
+        """The environment the broker function gets from template.yaml, for this stack."""
+        return {
+            "JIT_TABLE_NAME": self.table_name,
+            "JIT_BOUNDARY_POLICY_ARN": self.boundary_arn,
+            "JIT_BROKER_ROLE_ARN": self.broker_role_arn,
+            "JIT_OWNER_TAG": OWNER_TAG,
+            "JIT_ROLE_PATH": "/jit/",
+            "JIT_POLICY_FILE": policy_file,
+        }
+
+
+def seed_broker_resources(iam: Any, dynamodb: Any, *, region: str = REGION) -> Seeded:
+    """Table, boundary policy and broker role (trusted by a local 'lambda' principal: the
+    account, so the local stack can assume it with its administrator)."""
+    account = ACCOUNT_ID
+    dynamodb.create_table(**table_definition())
+    table_arn = f"arn:aws:dynamodb:{region}:{account}:table/{TABLE_NAME}"
+    boundary = iam.create_policy(
+        PolicyName=BOUNDARY_NAME, PolicyDocument=json.dumps(boundary_document(table_arn))
+    )["Policy"]["Arn"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role_arn = iam.create_role(
+        RoleName=BROKER_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=BROKER_ROLE_NAME,
+        PolicyName="broker",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": broker_role_statements(
+                    account=account,
+                    region=region,
+                    table_name=TABLE_NAME,
+                    boundary_arn=boundary,
+                    parameter=POLICY_PARAMETER,
+                ),
+            }
+        ),
+    )
+    return Seeded(account, region, TABLE_NAME, boundary, role_arn)
