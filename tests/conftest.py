@@ -97,7 +97,9 @@ class FakeMonotonic:
         self.now += seconds
 
 
-def build_broker(stack_clients: dict[str, Any], seeded: Any, policy_file: Path, **overrides: Any) -> Any:
+def build_broker(
+    stack_clients: dict[str, Any], seeded: Any, policy_file: Path, **overrides: Any
+) -> Any:
     from jit_broker.adapters.iam import Iam
     from jit_broker.adapters.ledger import Ledger
     from jit_broker.adapters.policy_source import load_policy
@@ -113,7 +115,10 @@ def build_broker(stack_clients: dict[str, Any], seeded: Any, policy_file: Path, 
         ledger=Ledger(stack_clients["dynamodb"], settings.table_name),
         iam=Iam(stack_clients["iam"]),
         sts=Sts(
-            stack_clients["sts"], retry_budget_seconds=8.0, sleep=clock.sleep, monotonic=clock.monotonic
+            stack_clients["sts"],
+            retry_budget_seconds=8.0,
+            sleep=clock.sleep,
+            monotonic=clock.monotonic,
         ),
         **overrides,
     )
@@ -142,8 +147,14 @@ def stack(tmp_path: Path) -> Any:
         calls.clear()
         try:
             yield Stack(
-                clients["iam"], clients["sts"], clients["dynamodb"], clients["s3"], calls,
-                seeded, policy_file, broker,
+                clients["iam"],
+                clients["sts"],
+                clients["dynamodb"],
+                clients["s3"],
+                calls,
+                seeded,
+                policy_file,
+                broker,
             )
         finally:
             runtime.set_broker(None)
@@ -205,7 +216,9 @@ def api_event(
 def call(handler: Any) -> Any:
     """call(method, path, body=None, **kw) -> (status, headers, json body)."""
 
-    def _call(method: str, path: str, body: Any = None, **kw: Any) -> tuple[int, dict[str, str], Any]:
+    def _call(
+        method: str, path: str, body: Any = None, **kw: Any
+    ) -> tuple[int, dict[str, str], Any]:
         response = handler.lambda_handler(api_event(method, path, body, **kw), LambdaContext())
         text = response.get("body") or "null"
         headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}

@@ -177,7 +177,9 @@ def describe_validation_errors(errors: Any) -> str:
     parts = []
     for err in errors:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("function-after",))
-        if err.get("type") == "json_invalid":
+        if loc == "body" and err.get("type") == "missing":
+            parts.append("body: a JSON object is required")
+        elif err.get("type") == "json_invalid":
             parts.append("body: is not valid JSON")
         elif err.get("type") == "extra_forbidden":
             parts.append(f"{loc}: unknown field")

@@ -46,7 +46,11 @@ def test_whoami_reports_the_identity_api_gateway_verified(call: Any) -> None:
 
 
 def test_identity_in_body_or_headers_is_ignored(stack: Any, call: Any) -> None:
-    forged = {"X-Forwarded-For": "10.0.0.1", "x-amz-user-arn": JIT_USER, "x-jit-requester": JIT_USER}
+    forged = {
+        "X-Forwarded-For": "10.0.0.1",
+        "x-amz-user-arn": JIT_USER,
+        "x-jit-requester": JIT_USER,
+    }
     status, _, body = call("GET", "/v1/profiles", user_arn=OTHER_USER, headers=forged)
     assert status == 200 and body == {"profiles": []}
     status, _, body = call(
@@ -225,7 +229,9 @@ def test_revoke_writes_the_ledger_first_then_denies_everything(stack: Any, call:
         "Statement": [{"Sid": "GrantRevoked", "Effect": "Deny", "Action": "*", "Resource": "*"}],
     }
     stack.calls.clear()
-    status, _, body = call("POST", f"/v1/grants/{gid}/credentials", {"nonce": "after-revoke-000000"})
+    status, _, body = call(
+        "POST", f"/v1/grants/{gid}/credentials", {"nonce": "after-revoke-000000"}
+    )
     assert status == 409 and body["error"]["code"] == "grant_not_active"
     assert stack.calls.named("AssumeRole") == []
 
@@ -276,15 +282,19 @@ def test_role_quota_refuses_with_429_and_no_create_role(stack: Any, call: Any) -
 
     clients = {"iam": stack.iam, "sts": stack.sts, "dynamodb": stack.dynamodb}
     set_profile(stack, max_active_grants=5)
-    runtime.set_broker(build_broker(clients, stack.seeded, stack.policy_file, env={"JIT_MAX_ROLES": "1"}))
+    runtime.set_broker(
+        build_broker(clients, stack.seeded, stack.policy_file, env={"JIT_MAX_ROLES": "1"})
+    )
     assert call("POST", "/v1/grants", grant_body())[0] == 201
     stack.calls.clear()
     status, _, body = call("POST", "/v1/grants", grant_body())
-    assert status == 429
+    assert status == 429 and "cap of 1 live grant roles" in body["error"]["message"]
     assert stack.calls.named("CreateRole") == []
 
 
-def test_ledger_failure_returns_503_and_no_credentials(stack: Any, call: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ledger_failure_returns_503_and_no_credentials(
+    stack: Any, call: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from botocore.exceptions import ClientError
 
     real = stack.dynamodb.transact_write_items
@@ -293,7 +303,9 @@ def test_ledger_failure_returns_503_and_no_credentials(stack: Any, call: Any, mo
     def failing_second_write(**kwargs: Any) -> Any:
         seen["n"] += 1
         if seen["n"] == 2:
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "TransactWriteItems")
+            raise ClientError(
+                {"Error": {"Code": "InternalServerError", "Message": "boom"}}, "TransactWriteItems"
+            )
         return real(**kwargs)
 
     monkeypatch.setattr(stack.dynamodb, "transact_write_items", failing_second_write)
@@ -302,11 +314,16 @@ def test_ledger_failure_returns_503_and_no_credentials(stack: Any, call: Any, mo
     assert "credentials" not in body
     (assume,) = stack.calls.named("AssumeRole")
     # the discarded session's role is denied at once
-    assert [p["PolicyName"] for p in stack.calls.named("PutRolePolicy")] == ["jit-grant", "jit-revoked"]
+    assert [p["PolicyName"] for p in stack.calls.named("PutRolePolicy")] == [
+        "jit-grant",
+        "jit-revoked",
+    ]
     assert assume["RoleArn"].startswith(f"arn:aws:iam::{ACCOUNT}:role/jit/")
 
 
-def test_access_denied_right_after_creation_is_retried(stack: Any, call: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_access_denied_right_after_creation_is_retried(
+    stack: Any, call: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from botocore.exceptions import ClientError
 
     real = stack.sts.assume_role
@@ -315,7 +332,9 @@ def test_access_denied_right_after_creation_is_retried(stack: Any, call: Any, mo
     def eventually_consistent(**kwargs: Any) -> Any:
         attempts["n"] += 1
         if attempts["n"] <= 2:
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not yet"}}, "AssumeRole")
+            raise ClientError(
+                {"Error": {"Code": "AccessDenied", "Message": "not yet"}}, "AssumeRole"
+            )
         return real(**kwargs)
 
     monkeypatch.setattr(stack.sts, "assume_role", eventually_consistent)
@@ -324,7 +343,9 @@ def test_access_denied_right_after_creation_is_retried(stack: Any, call: Any, mo
     assert attempts["n"] == 3
 
 
-def test_sts_failing_past_the_budget_rolls_the_role_back(stack: Any, call: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sts_failing_past_the_budget_rolls_the_role_back(
+    stack: Any, call: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from botocore.exceptions import ClientError
 
     def always_denied(**kwargs: Any) -> Any:

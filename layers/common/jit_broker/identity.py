@@ -58,18 +58,18 @@ def caller_from_context(request_context: dict[str, Any] | None) -> Caller:
 
 
 def parse_caller(arn: str, account_id: str, *, access_key: str | None = None) -> Caller:
-    if _ROOT.match(arn):
+    if _ROOT.fullmatch(arn):
         raise NotAuthenticated(
             "the account root user may not use the broker: sign in as an IAM principal"
         )
-    if m := _USER.match(arn):
+    if m := _USER.fullmatch(arn):
         caller = Caller(arn, arn, m["account"], "user", m["name"], access_key=access_key)
-    elif m := _ASSUMED.match(arn):
+    elif m := _ASSUMED.fullmatch(arn):
         role_arn = f"arn:{m['partition']}:iam::{m['account']}:role/{m['role']}"
         caller = Caller(
             arn, role_arn, m["account"], "assumed-role", m["role"], m["session"], access_key
         )
-    elif m := _FEDERATED.match(arn):
+    elif m := _FEDERATED.fullmatch(arn):
         caller = Caller(arn, arn, m["account"], "federated-user", m["name"], access_key=access_key)
     else:
         raise NotAuthenticated("unrecognised caller identity")

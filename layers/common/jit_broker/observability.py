@@ -1,12 +1,21 @@
 """One Logger, Tracer and Metrics for the package (Powertools).
 
 The event is never logged; the Tracer does not capture responses or errors (they may hold
-credentials); the correlation id is the API request id.
+credentials); the correlation id is the API request id. Library loggers that would write
+request or response bodies at DEBUG (botocore logs STS responses with the secret key; the
+Powertools resolver logs route arguments and responses) are held at WARNING whatever the
+root level is, so turning on debug logging in Lambda cannot leak a credential.
 """
 
 from __future__ import annotations
 
+import logging
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
+
+QUIET_LIBRARIES = ("aws_lambda_powertools", "botocore", "boto3", "urllib3", "s3transfer")
+for _name in QUIET_LIBRARIES:
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 logger = Logger(service="jit-broker")
 tracer = Tracer(service="jit-broker")
