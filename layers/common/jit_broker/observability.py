@@ -10,12 +10,16 @@ root level is, so turning on debug logging in Lambda cannot leak a credential.
 from __future__ import annotations
 
 import logging
+import warnings
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 QUIET_LIBRARIES = ("aws_lambda_powertools", "botocore", "boto3", "urllib3", "s3transfer")
 for _name in QUIET_LIBRARIES:
     logging.getLogger(_name).setLevel(logging.WARNING)
+
+# Routes like whoami publish no metric; that is expected, not worth a warning per request.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger(service="jit-broker")
 tracer = Tracer(service="jit-broker")

@@ -3,6 +3,8 @@ import), from settings and boto3 clients. Tests replace it with ``set_broker``."
 
 from __future__ import annotations
 
+from typing import Any
+
 from jit_broker.grants import Broker
 
 _broker: Broker | None = None
@@ -20,7 +22,9 @@ def set_broker(value: Broker | None) -> None:
     _broker = value
 
 
-def build_broker() -> Broker:
+def build_broker(session: Any = None) -> Broker:
+    """The broker for this environment: settings from the environment, clients from
+    ``session`` (the Lambda role's credentials by default)."""
     import boto3
     from botocore.config import Config
 
@@ -34,7 +38,7 @@ def build_broker() -> Broker:
     config = Config(
         retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=3, read_timeout=8
     )
-    session = boto3.session.Session()
+    session = session or boto3.session.Session()
     return Broker(
         settings=settings,
         policy=lambda: load_policy(parameter=settings.policy_parameter, path=settings.policy_file),

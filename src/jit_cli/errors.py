@@ -1,0 +1,50 @@
+"""Exit codes of ``jit`` and the one exception type that carries them to ``main``.
+
+Every failure the CLI reports is a :class:`CliError`: a human message, a short
+machine-readable code (the broker's own ``error.code`` when it sent one) and an exit code.
+``main`` prints it as ``jit: error: <message> (<code>)`` on stderr.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit status; the table is repeated in ``jit --help``."""
+
+    OK = 0
+    UNEXPECTED = 1
+    USAGE = 2
+    NO_CREDENTIALS = 3
+    DENIED = 4
+    NOT_FOUND = 5
+    CONFLICT = 6
+    RATE_LIMITED = 7
+    UNAVAILABLE = 8
+
+
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.UNEXPECTED: "unexpected error (a bug, or a response the CLI does not understand)",
+    ExitCode.USAGE: "usage or bad input (bad arguments, missing --api-url, broker answered 400)",
+    ExitCode.NO_CREDENTIALS: "no AWS credentials found to sign the request with",
+    ExitCode.DENIED: "denied (403 from the broker or from API Gateway's IAM authorization)",
+    ExitCode.NOT_FOUND: "not found (404: no such grant or route)",
+    ExitCode.CONFLICT: "conflict (409: grant revoked or expired, replayed request)",
+    ExitCode.RATE_LIMITED: "rate limited (429): wait and retry",
+    ExitCode.UNAVAILABLE: "broker unreachable or failing (connection refused, timeout, DNS, 5xx)",
+}
+
+
+class CliError(Exception):
+    """A failure reported to the user; never carries a secret in its message."""
+
+    def __init__(self, message: str, *, code: str, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.exit_code = exit_code
+
+    def render(self) -> str:
+        return f"jit: error: {self.message} ({self.code})"

@@ -1,0 +1,98 @@
+"""Text in and out: durations on the command line, JSON and credentials on stdout."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from jit_cli.errors import CliError, ExitCode
+
+_DURATION = re.compile(
+    r"(?P<seconds_only>[0-9]{1,6})"
+    r"|(?=[0-9])(?:(?P<h>[0-9]{1,3})h)?(?:(?P<m>[0-9]{1,4})m)?(?:(?P<s>[0-9]{1,6})s)?"
+)
+DURATION_HELP = "seconds or h/m/s units: 900, 900s, 30m, 1h, 1h30m"
+
+CREDENTIAL_FIELDS = ("access_key_id", "secret_access_key", "session_token")
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``text`` ("900", "900s", "30m", "1h", "1h30m"); ValueError otherwise."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"invalid duration {text!r}: use {DURATION_HELP}")
+    if match["seconds_only"] is not None:
+        seconds = int(match["seconds_only"])
+    else:
+        hours, minutes, secs = (int(match[unit] or 0) for unit in ("h", "m", "s"))
+        seconds = hours * 3600 + minutes * 60 + secs
+    if seconds <= 0:
+        raise ValueError(f"invalid duration {text!r}: must be more than zero")
+    return seconds
+
+
+def to_json(value: Any) -> str:
+    """Pretty, stable JSON for stdout."""
+    return json.dumps(value, indent=2, sort_keys=True)
+
+
+def iso_utc(epoch_seconds: int) -> str:
+    """``2026-11-28T03:35:40Z`` for an epoch time."""
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _unexpected(what: str) -> CliError:
+    return CliError(
+        f"the broker's answer has no valid {what}",
+        code="unexpected_response",
+        exit_code=ExitCode.UNEXPECTED,
+    )
+
+
+def credentials_from(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """The broker's ``credentials`` object, checked (values are never put in messages)."""
+    creds = answer.get("credentials")
+    if not isinstance(creds, dict):
+        raise _unexpected("credentials")
+    for field in CREDENTIAL_FIELDS:
+        if not isinstance(creds.get(field), str) or not creds[field]:
+            raise _unexpected(f"credentials.{field}")
+    expiration = creds.get("expiration")
+    if not isinstance(expiration, int) or isinstance(expiration, bool):
+        raise _unexpected("credentials.expiration")
+    return creds
+
+
+def grant_from(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """The broker's ``grant`` object, checked to have an id."""
+    grant = answer.get("grant")
+    if not isinstance(grant, dict) or not isinstance(grant.get("id"), str):
+        raise _unexpected("grant")
+    return grant
+
+
+def credential_process_json(creds: Mapping[str, Any]) -> str:
+    """The exact shape AWS's ``credential_process`` reads."""
+    document = {
+        "Version": 1,
+        "AccessKeyId": creds["access_key_id"],
+        "SecretAccessKey": creds["secret_access_key"],
+        "SessionToken": creds["session_token"],
+        "Expiration": iso_utc(creds["expiration"]),
+    }
+    return json.dumps(document, indent=2)
+
+
+def credential_env(creds: Mapping[str, Any]) -> str:
+    """``export NAME=value`` lines for ``eval "$(jit creds ID --format env)"``."""
+    variables = {
+        "AWS_ACCESS_KEY_ID": creds["access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": creds["secret_access_key"],
+        "AWS_SESSION_TOKEN": creds["session_token"],
+        "AWS_CREDENTIAL_EXPIRATION": iso_utc(creds["expiration"]),
+    }
+    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in variables.items())

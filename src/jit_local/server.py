@@ -1,0 +1,328 @@
+"""``jit local``: the embedded local stack.
+
+moto's server runs in this process on 127.0.0.1 with IAM enforcement on (and
+``jit_local.iam_eval`` making it evaluate the conditions the broker writes), seeded from the
+access policy; a local API gateway verifies SigV4 like API Gateway's IAM authorization and
+calls the broker's handler in-process, which talks to the embedded AWS as the broker's role.
+
+Contract, for scripts: ``jit local --port P [--env-file F]`` serves the API at
+http://127.0.0.1:P and writes to F (or prints) shell ``export`` lines for JIT_API_URL,
+AWS_ENDPOINT_URL, AWS_REGION, JITUser's AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the
+embedded administrator's JIT_ADMIN_ACCESS_KEY_ID/JIT_ADMIN_SECRET_ACCESS_KEY. F is written
+(atomically) only once the stack answers signed requests; it is removed on shutdown. Runs
+until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import shlex
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jit_local import seed
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLER_FILE = ROOT / "functions" / "broker" / "app.py"
+EXAMPLE_POLICY = Path(__file__).resolve().parent / "access-policy.example.yaml"
+OBJECTS = {
+    "example-bucket": {
+        "README.txt": b"Objects for the JIT access demo.\n",
+        "reports/2026-11.csv": b"day,exports,failed\n2026-11-27,412,3\n",
+    },
+    "other-bucket": {"private.txt": b"Nothing for a grant of s3-read.\n"},
+}
+USERS = ("JITUser", "OtherUser")
+ADMIN = "JITAdmin"
+
+
+@dataclass
+class LocalStack:
+    """A running embedded stack. ``start()`` brings it up; ``stop()`` takes it down."""
+
+    port: int = 0
+    policy_file: Path = EXAMPLE_POLICY
+    region: str = seed.REGION
+    keys: dict[str, tuple[str, str]] = field(default_factory=dict)
+    api_url: str = ""
+    aws_url: str = ""
+    _moto: Any = None
+    _gateway: Any = None
+
+    def start(self) -> LocalStack:
+        from moto import settings as moto_settings
+        from moto.core.authorization import ActionAuthenticatorMixin
+        from moto.server import ThreadedMotoServer
+
+        from jit_local import iam_eval
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per AWS call
+        iam_eval.install()
+        aws_port = _free_port()
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+        self._moto.start()
+        self.aws_url = f"http://127.0.0.1:{aws_port}"
+        moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
+        seeded = self._seed()
+        # From here on every request to the embedded AWS is authenticated and authorized.
+        ActionAuthenticatorMixin.request_count = 0
+        moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+        self._start_broker(seeded)
+        return self
+
+    def stop(self) -> None:
+        if self._gateway is not None:
+            self._gateway.stop()
+            self._gateway = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # --- set-up ------------------------------------------------------------------------
+    def client(
+        self, service: str, key: tuple[str, str] | None = None, token: str | None = None
+    ) -> Any:
+        import boto3
+
+        access, secret = key or ("seed", "seed")
+        return boto3.client(
+            service,
+            endpoint_url=self.aws_url,
+            region_name=self.region,
+            aws_access_key_id=access,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+        )
+
+    def _seed(self) -> seed.Seeded:
+        iam, dynamodb, s3 = self.client("iam"), self.client("dynamodb"), self.client("s3")
+        seeded = seed.seed_broker_resources(iam, dynamodb, region=self.region)
+        for name in (*USERS, ADMIN):
+            iam.create_user(UserName=name)
+            key = iam.create_access_key(UserName=name)["AccessKey"]
+            self.keys[name] = (key["AccessKeyId"], key["SecretAccessKey"])
+        admin_policy = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        }
+        iam.put_user_policy(
+            UserName=ADMIN, PolicyName="admin", PolicyDocument=json.dumps(admin_policy)
+        )
+        for bucket, objects in OBJECTS.items():
+            s3.create_bucket(Bucket=bucket)
+            for key_name, body in objects.items():
+                s3.put_object(Bucket=bucket, Key=key_name, Body=body)
+        return seeded
+
+    def _start_broker(self, seeded: seed.Seeded) -> None:
+        import boto3
+        from botocore.credentials import RefreshableCredentials
+        from botocore.session import get_session
+
+        from jit_broker import runtime
+        from jit_local.credentials import moto_key_lookup
+        from jit_local.gateway import LocalGateway
+
+        os.environ.update(seeded.broker_env(str(self.policy_file)))
+        os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "jit-broker")
+        os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "JitBroker")
+        os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no CloudWatch here
+        admin_sts = self.client("sts", self.keys[ADMIN])
+
+        def broker_role_credentials() -> dict[str, str]:
+            c = admin_sts.assume_role(
+                RoleArn=seeded.broker_role_arn,
+                RoleSessionName="jit-broker-local",
+                DurationSeconds=3600,
+            )["Credentials"]
+            return {
+                "access_key": c["AccessKeyId"],
+                "secret_key": c["SecretAccessKey"],
+                "token": c["SessionToken"],
+                "expiry_time": c["Expiration"].isoformat(),
+            }
+
+        # The broker runs as its role, as in Lambda; its session is refreshed before expiry.
+        credentials = RefreshableCredentials.create_from_metadata(
+            metadata=broker_role_credentials(),
+            refresh_using=broker_role_credentials,
+            method="assume-role",
+        )
+        botocore_session = get_session()
+        botocore_session._credentials = credentials
+        botocore_session.set_config_variable("region", self.region)
+        session = boto3.session.Session(botocore_session=botocore_session)
+        os.environ["AWS_ENDPOINT_URL"] = self.aws_url
+        runtime.set_broker(runtime.build_broker(session))
+        handler = _load_handler()
+        _logs_to_stderr()
+        self._gateway = LocalGateway(
+            handler.lambda_handler, moto_key_lookup(), region=self.region, port=self.port
+        ).start()
+        self.api_url = self._gateway.url
+
+    # --- for scripts -------------------------------------------------------------------
+    def exports(self) -> dict[str, str]:
+        user, admin = self.keys["JITUser"], self.keys[ADMIN]
+        return {
+            "JIT_API_URL": self.api_url,
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": user[0],
+            "AWS_SECRET_ACCESS_KEY": user[1],
+            "JIT_ADMIN_ACCESS_KEY_ID": admin[0],
+            "JIT_ADMIN_SECRET_ACCESS_KEY": admin[1],
+        }
+
+    def answers(self) -> bool:
+        """A signed GET /v1/whoami as JITUser answers 200: the whole chain is up."""
+        import urllib.request
+
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        request = AWSRequest(method="GET", url=f"{self.api_url}/v1/whoami")
+        SigV4Auth(Credentials(*self.keys["JITUser"]), "execute-api", self.region).add_auth(request)
+        prepared = urllib.request.Request(request.url, headers=dict(request.headers.items()))
+        try:
+            with urllib.request.urlopen(prepared, timeout=10) as response:  # noqa: S310 (loopback)
+                return response.status == 200
+        except OSError:
+            return False
+
+
+def _load_handler() -> Any:
+    spec = importlib.util.spec_from_file_location("jit_broker_function", HANDLER_FILE)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load the broker handler from {HANDLER_FILE}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _logs_to_stderr() -> None:
+    """The broker's structured log lines go to stderr locally: stdout is for export lines."""
+    from jit_broker.observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def export_lines(values: dict[str, str]) -> str:
+    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items())
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o600)  # holds access keys of the embedded AWS
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="jit local",
+        description="Run the broker on the embedded local stack (moto + a SigV4-verifying gateway).",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=4566 + 1000,
+        help="API port on 127.0.0.1 (default 5566; 0 = any free port)",
+    )
+    parser.add_argument(
+        "--env-file", type=Path, help="write the export lines here (else print them)"
+    )
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        default=EXAMPLE_POLICY,
+        help="access policy file (default: the shipped example)",
+    )
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be 0..65535")
+    if not args.policy.is_file():
+        parser.error(f"--policy {args.policy}: no such file")
+
+    from jit_broker.access_policy import parse_policy
+    from jit_broker.errors import PolicyInvalid
+
+    try:
+        parse_policy(args.policy.read_text(encoding="utf-8"))
+    except PolicyInvalid as exc:
+        print(f"jit local: {exc}", file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stack = LocalStack(port=args.port, policy_file=args.policy.resolve())
+    try:
+        stack.start()
+    except OSError as exc:
+        print(f"jit local: cannot start: {exc}", file=sys.stderr)
+        stack.stop()
+        return 1
+    try:
+        deadline = time.monotonic() + 30
+        while not stack.answers():
+            if time.monotonic() > deadline or stop.is_set():
+                print("jit local: the stack did not answer within 30 s", file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+        lines = export_lines(stack.exports())
+        if args.env_file:
+            write_atomically(args.env_file, lines)
+            print(
+                f"jit local: API at {stack.api_url}; environment in {args.env_file}",
+                file=sys.stderr,
+            )
+        else:
+            sys.stdout.write(lines)
+            sys.stdout.flush()
+            print(f"jit local: API at {stack.api_url}", file=sys.stderr)
+        print("jit local: running; Ctrl-C stops it", file=sys.stderr)
+        stop.wait()
+        return 0
+    finally:
+        if args.env_file:
+            args.env_file.unlink(missing_ok=True)
+        stack.stop()
+        print("jit local: stopped", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
