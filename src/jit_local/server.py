@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,11 +55,13 @@ class LocalStack:
     port: int = 0
     policy_file: Path = EXAMPLE_POLICY
     region: str = seed.REGION
+    clock: Callable[[], float] = time.time  # the broker's and the embedded IAM's "now"
     keys: dict[str, tuple[str, str]] = field(default_factory=dict)
     api_url: str = ""
     aws_url: str = ""
     _moto: Any = None
     _gateway: Any = None
+    _saved: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> LocalStack:
         from moto import settings as moto_settings
@@ -68,7 +71,12 @@ class LocalStack:
         from jit_local import iam_eval
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per AWS call
-        iam_eval.install()
+        self._saved = {
+            "environ": dict(os.environ),
+            "no_auth": moto_settings.INITIAL_NO_AUTH_ACTION_COUNT,
+            "request_count": ActionAuthenticatorMixin.request_count,
+        }
+        iam_eval.install(self.clock)
         aws_port = _free_port()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
         self._moto.start()
@@ -82,12 +90,28 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        """Stop the gateway and moto, and put back what start() changed in this process."""
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        if self._saved:
+            from moto import settings as moto_settings
+            from moto.core.authorization import ActionAuthenticatorMixin
+
+            from jit_broker import runtime
+            from jit_local import iam_eval
+
+            runtime.set_broker(None)
+            iam_eval.uninstall()
+            iam_eval.set_clock(time.time)
+            moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = self._saved["no_auth"]
+            ActionAuthenticatorMixin.request_count = self._saved["request_count"]
+            os.environ.clear()
+            os.environ.update(self._saved["environ"])
+            self._saved = {}
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -171,7 +195,7 @@ class LocalStack:
         botocore_session.set_config_variable("region", self.region)
         session = boto3.session.Session(botocore_session=botocore_session)
         os.environ["AWS_ENDPOINT_URL"] = self.aws_url
-        runtime.set_broker(runtime.build_broker(session))
+        runtime.set_broker(runtime.build_broker(session, clock=self.clock))
         handler = _load_handler()
         _logs_to_stderr()
         self._gateway = LocalGateway(
@@ -202,7 +226,7 @@ class LocalStack:
 
         request = AWSRequest(method="GET", url=f"{self.api_url}/v1/whoami")
         SigV4Auth(Credentials(*self.keys["JITUser"]), "execute-api", self.region).add_auth(request)
-        prepared = urllib.request.Request(request.url, headers=dict(request.headers.items()))
+        prepared = urllib.request.Request(request.url, headers=dict(request.headers.items()))  # noqa: S310
         try:
             with urllib.request.urlopen(prepared, timeout=10) as response:  # noqa: S310 (loopback)
                 return response.status == 200

@@ -3,6 +3,8 @@ import), from settings and boto3 clients. Tests replace it with ``set_broker``."
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from jit_broker.grants import Broker
@@ -22,7 +24,7 @@ def set_broker(value: Broker | None) -> None:
     _broker = value
 
 
-def build_broker(session: Any = None) -> Broker:
+def build_broker(session: Any = None, clock: Callable[[], float] | None = None) -> Broker:
     """The broker for this environment: settings from the environment, clients from
     ``session`` (the Lambda role's credentials by default)."""
     import boto3
@@ -44,6 +46,7 @@ def build_broker(session: Any = None) -> Broker:
         policy=lambda: load_policy(parameter=settings.policy_parameter, path=settings.policy_file),
         ledger=Ledger(session.client("dynamodb", config=config), settings.table_name),
         iam=Iam(session.client("iam", config=config)),
+        clock=clock or time.time,
         sts=Sts(
             session.client("sts", config=config),
             retry_budget_seconds=settings.assume_retry_budget_seconds,
