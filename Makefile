@@ -11,12 +11,13 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env demo test unit lint bench clean
+.PHONY: help env demo test unit lint bench clean validate
 
 help:
 	@echo "make demo   - run the broker end to end on the embedded local stack"
 	@echo "make test   - install what the tests need and run the whole suite"
 	@echo "make lint   - ruff (lint, format check) and mypy"
+	@echo "make validate - sam validate --lint on template.yaml (SAM CLI in its own venv, no AWS account)"
 	@echo "make bench  - benchmarks (ratios against a baseline measured in the same run)"
 
 $(UV):
@@ -31,7 +32,35 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 env: $(VENV)/.synced
 
-test: env
+# The SAM CLI lives in its own venv: it pins its own boto3/pydantic, apart from the app's.
+# Reinstalled from scratch only when its pinned requirements change (the stamp file).
+SAM_VENV := $(TOOLS)/sam
+SAM := $(SAM_VENV)/bin/sam
+# SAM's own settings dir, inside the venv: telemetry off, and a last update check in the far
+# future so it never asks PyPI for a newer version.
+SAM_HOME := $(SAM_VENV)/home
+# `sam validate --lint` (cfn-lint) needs a region and no AWS account or credentials. Nothing
+# here may reach the network: AWS config files are ignored and every HTTP(S) client is sent
+# to a closed local port.
+SAM_RUN := env -u AWS_PROFILE SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR=$(abspath $(SAM_HOME)) \
+	AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
+	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
+	HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY= \
+	http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 no_proxy=
+
+$(SAM_VENV)/.installed: tools/sam/requirements.txt | $(UV)
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime) is needed: install it with pyenv" >&2; exit 1; }
+	rm -rf $(SAM_VENV)
+	$(UV) venv --quiet --python "$(PYTHON312)" $(SAM_VENV)
+	$(UV) pip install --quiet --python $(SAM_VENV)/bin/python -r tools/sam/requirements.txt
+	mkdir -p $(SAM_HOME)
+	echo '{"telemetryEnabled": false, "lastVersionCheck": 32503680000.0}' > $(SAM_HOME)/metadata.json
+	@touch $@
+
+validate: $(SAM_VENV)/.installed
+	$(SAM_RUN) $(SAM) validate --lint --template-file template.yaml
+
+test: env validate
 	$(VENV)/bin/pytest -q
 
 lint: env
