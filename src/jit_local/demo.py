@@ -1,0 +1,227 @@
+"""``make demo``: the everyday scenario on the embedded local stack, step by step.
+
+Starts ``jit local`` in the background, then plays what a developer does with the ``jit`` CLI
+and the AWS SDK, printing each command and what came back. Every step checks its outcome:
+the demo exits non-zero if the broker did not behave as described.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+JIT = [sys.executable, "-m", "jit_cli.main"]
+BOLD, DIM, GREEN, RED, RESET = (
+    ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
+)
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def step(number: int, title: str) -> None:
+    print(f"\n{BOLD}{number}. {title}{RESET}", flush=True)
+
+
+def show(text: str) -> None:
+    for line in text.rstrip().splitlines():
+        print(f"   {DIM}{line}{RESET}")
+
+
+def expect(ok: bool, what: str) -> None:
+    print(f"   {GREEN + '✔' if ok else RED + '✘'} {what}{RESET}", flush=True)
+    if not ok:
+        raise DemoFailed(what)
+
+
+def jit(env: dict[str, str], *args: str, who: str = "JITUser") -> subprocess.CompletedProcess[str]:
+    print(f"   $ jit {' '.join(shlex.quote(a) for a in args)}    {DIM}# as {who}{RESET}")
+    done = subprocess.run(
+        [*JIT, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.stdout.strip():
+        show(done.stdout)
+    if done.returncode != 0:
+        show(
+            done.stderr.strip().splitlines()[-1]
+            if done.stderr.strip()
+            else f"exit {done.returncode}"
+        )
+    return done
+
+
+def read_exports(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name] = shlex.split(value)[0]
+    return values
+
+
+def aws_call(label: str, call: Any) -> tuple[bool, str]:
+    from botocore.exceptions import ClientError
+
+    try:
+        result = call()
+    except ClientError as exc:
+        outcome = f"{exc.response['Error']['Code']}"
+        print(f"   {label}: {outcome}")
+        return False, outcome
+    print(f"   {label}: {result}")
+    return True, str(result)
+
+
+def scenario(env: dict[str, str]) -> None:
+    import boto3
+
+    endpoint = env["AWS_ENDPOINT_URL"]
+    step(2, "JITUser, signing with their own keys, asks which profiles they may have")
+    who = jit(env, "whoami")
+    expect(
+        who.returncode == 0 and json.loads(who.stdout)["name"] == "JITUser",
+        "the broker knows the caller from the SigV4 signature alone",
+    )
+    profiles = jit(env, "profiles")
+    expect(
+        [p["name"] for p in json.loads(profiles.stdout)] == ["s3-read"],
+        "JITUser may request s3-read",
+    )
+
+    step(3, "JITUser requests s3-read with a reason, then takes temporary credentials")
+    requested = jit(
+        env,
+        "request",
+        "s3-read",
+        "--reason",
+        "Investigate the failed export job",
+        "--duration",
+        "30m",
+    )
+    expect(
+        requested.returncode == 0,
+        "grant issued (a per-grant IAM role under /jit/ was created for it)",
+    )
+    grant_id = json.loads(requested.stdout)["id"]
+    creds_run = jit(env, "creds", grant_id, "--format", "json", secret=True)
+    creds = json.loads(creds_run.stdout)
+    expect(
+        set(creds) == {"Version", "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"},
+        "credentials in the credential_process shape (AccessKeyId, SecretAccessKey, SessionToken, Expiration)",
+    )
+
+    step(4, "With those credentials: read example-bucket; writing or another bucket is denied")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    ok, _ = aws_call(
+        "list example-bucket",
+        lambda: [o["Key"] for o in s3.list_objects_v2(Bucket="example-bucket")["Contents"]],
+    )
+    expect(ok, "listing example-bucket works")
+    ok, _ = aws_call(
+        "read README.txt",
+        lambda: (
+            s3.get_object(Bucket="example-bucket", Key="README.txt")["Body"].read().decode().strip()
+        ),
+    )
+    expect(ok, "reading an object works")
+    ok, code = aws_call(
+        "write new.txt",
+        lambda: s3.put_object(Bucket="example-bucket", Key="new.txt", Body=b"x") and "written",
+    )
+    expect(not ok and code == "AccessDenied", "writing to example-bucket is denied")
+    ok, code = aws_call(
+        "list other-bucket", lambda: s3.list_objects_v2(Bucket="other-bucket")["KeyCount"]
+    )
+    expect(not ok and code == "AccessDenied", "listing another bucket is denied")
+
+    step(5, "OtherUser, who is not entitled, is refused")
+    admin_iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["JIT_ADMIN_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["JIT_ADMIN_SECRET_ACCESS_KEY"],
+    )
+    key = admin_iam.create_access_key(UserName="OtherUser")["AccessKey"]
+    other = {
+        **env,
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+    }
+    refused = jit(other, "request", "s3-read", "--reason", "just curious", who="OtherUser")
+    expect(
+        refused.returncode == 4 and "not_entitled" in refused.stderr,
+        "403 not_entitled, and nothing was created",
+    )
+
+    step(6, "JITUser revokes the grant: the same credentials stop working, no further sessions")
+    revoked = jit(env, "revoke", grant_id)
+    expect(
+        revoked.returncode == 0 and json.loads(revoked.stdout)["status"] == "revoked",
+        "grant revoked (ledger first, then a deny-all on its role)",
+    )
+    ok, code = aws_call(
+        "list example-bucket again", lambda: s3.list_objects_v2(Bucket="example-bucket")["KeyCount"]
+    )
+    expect(not ok and code == "AccessDenied", "the issued credentials are denied from now on")
+    again = jit(env, "creds", grant_id)
+    expect(again.returncode == 6 and again.stdout == "", "no further sessions for a revoked grant")
+
+
+def main() -> int:
+    print(f"{BOLD}JIT access broker — the everyday scenario on the embedded local stack{RESET}")
+    with tempfile.TemporaryDirectory(prefix="jit-demo-") as tmp:
+        env_file = Path(tmp) / "local.env"
+        step(1, "Start the stack: embedded AWS (moto, IAM enforced) + local API gateway (SigV4)")
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIT_"))}
+        print(f"   $ jit local --port 0 --env-file {env_file} &")
+        log = open(Path(tmp) / "stack.log", "w+")  # noqa: SIM115 (kept open for the stack's life)
+        stack = subprocess.Popen(
+            [*JIT, "local", "--port", "0", "--env-file", str(env_file)],
+            env=base,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not env_file.exists():
+                if stack.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    print(log.read(), file=sys.stderr)
+                    raise DemoFailed("the local stack did not start")
+                time.sleep(0.1)
+            env = {**base, **read_exports(env_file)}
+            print(f"   API {env['JIT_API_URL']}, embedded AWS {env['AWS_ENDPOINT_URL']}")
+            print("   access policy: src/jit_local/access-policy.example.yaml")
+            scenario(env)
+        except DemoFailed as exc:
+            print(f"\n{RED}demo failed: {exc}{RESET}", file=sys.stderr)
+            return 1
+        finally:
+            stack.send_signal(signal.SIGTERM)
+            try:
+                stack.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                stack.kill()
+            log.close()
+    print(f"\n{GREEN}{BOLD}All steps behaved as described.{RESET} The stack has stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
