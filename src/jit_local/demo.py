@@ -43,13 +43,23 @@ def expect(ok: bool, what: str) -> None:
         raise DemoFailed(what)
 
 
-def jit(env: dict[str, str], *args: str, who: str = "JITUser") -> subprocess.CompletedProcess[str]:
+def masked(text: str) -> str:
+    """Credentials as printed by the demo: the secret and the token shortened."""
+    data = json.loads(text)
+    for name in ("SecretAccessKey", "SessionToken"):
+        data[name] = f"{data[name][:4]}... ({len(data[name])} characters)"
+    return json.dumps(data, indent=2)
+
+
+def jit(
+    env: dict[str, str], *args: str, who: str = "JITUser", secret: bool = False
+) -> subprocess.CompletedProcess[str]:
     print(f"   $ jit {' '.join(shlex.quote(a) for a in args)}    {DIM}# as {who}{RESET}")
     done = subprocess.run(
         [*JIT, *args], env=env, capture_output=True, text=True, timeout=60, check=False
     )
     if done.stdout.strip():
-        show(done.stdout)
+        show(masked(done.stdout) if secret and done.returncode == 0 else done.stdout)
     if done.returncode != 0:
         show(
             done.stderr.strip().splitlines()[-1]
