@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +200,11 @@ class LocalStack:
         handler = _load_handler()
         _logs_to_stderr()
         self._gateway = LocalGateway(
-            handler.lambda_handler, moto_key_lookup(), region=self.region, port=self.port
+            handler.lambda_handler,
+            moto_key_lookup(),
+            region=self.region,
+            port=self.port,
+            clock=self.clock,
         ).start()
         self.api_url = self._gateway.url
 

@@ -18,12 +18,10 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from jit_broker import documents, naming
-from jit_broker.access_policy import AccessPolicy, Profile
-from jit_broker.adapters.iam import Iam, RoleSpec
-from jit_broker.adapters.ledger import Ledger
-from jit_broker.adapters.sts import Sts
+from jit_broker.adapters.iam import RoleSpec
 from jit_broker.errors import (
     BadRequest,
     BrokerError,
@@ -35,7 +33,13 @@ from jit_broker.errors import (
 from jit_broker.identity import Caller
 from jit_broker.models.domain import Credentials, Grant, GrantStatus, IssuedSession
 from jit_broker.models.input import GrantRequest, RevokeRequest, SessionRequest
-from jit_broker.settings import Settings
+
+if TYPE_CHECKING:  # the policy models load with the first policy, not on the import path
+    from jit_broker.access_policy import AccessPolicy, Profile
+    from jit_broker.adapters.iam import Iam
+    from jit_broker.adapters.ledger import Ledger
+    from jit_broker.adapters.sts import Sts
+    from jit_broker.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -123,13 +127,18 @@ class Broker:
                 f"profile {request.profile!r} needs a ticket matching {profile.ticket_pattern}"
             )
         now = self._now()
+        slot = None
+        held = ""
         if profile.max_active_grants is not None:
-            active = self._ledger.active_grant_count(caller.requester_id, request.profile, now)
-            if active >= profile.max_active_grants:
-                raise TooManyRequests(
-                    f"you already hold {active} active grant(s) of {request.profile!r} "
-                    f"(at most {profile.max_active_grants}): use or revoke it first"
-                )
+            held = (
+                f"you already hold {profile.max_active_grants} active grant(s) of "
+                f"{request.profile!r} (the most it allows): use or revoke one first"
+            )
+            slot = self._ledger.free_slot(
+                caller.requester_id, request.profile, profile.max_active_grants, now
+            )
+            if slot is None:
+                raise TooManyRequests(held)
 
         grant_id = naming.new_grant_id()
         grant = Grant(
@@ -145,6 +154,7 @@ class Broker:
             created_at=now,
             expires_at=now + window,
             role_name=naming.role_name_for(grant_id),
+            slot=slot,
         )
         self._ledger.open_grant(
             grant,
@@ -152,20 +162,19 @@ class Broker:
             now=now,
             rate_limit=policy.limits.requests_per_minute,
             max_roles=self._settings.max_roles,
+            held_message=held,
         )
         try:
             role = self._iam.create_grant_role(self._role_spec(grant, profile))
         except BrokerError as exc:
-            self._ledger.move(grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, failure=exc.code)
-            self._ledger.release_role_quota()
+            self._fail(grant, exc)
             raise
         grant = grant.model_copy(update={"role_arn": role.arn, "role_id": role.role_id})
         try:
             credentials, session = self._assume(grant, profile, now)
         except BrokerError as exc:
             self._iam.delete_role(grant.role_name, tuple(profile.permissions.managed))
-            self._ledger.move(grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, failure=exc.code)
-            self._ledger.release_role_quota()
+            self._fail(grant, exc)
             raise
         try:
             self._ledger.activate(grant, session)
@@ -229,9 +238,19 @@ class Broker:
         elif grant.status != GrantStatus.REVOKED:
             raise GrantNotActive(f"grant {grant_id} is {grant.status.value}: nothing to revoke")
         self._iam.deny_everything(grant.role_name)
+        self._ledger.release_slot(grant)
         return grant
 
     # --- helpers -----------------------------------------------------------------------
+    def _fail(self, grant: Grant, exc: BrokerError) -> None:
+        """A grant whose role could not be made (and was rolled back): record it as failed and
+        give back what it held."""
+        self._ledger.move(
+            grant.grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, failure=exc.code
+        )
+        self._ledger.release_slot(grant)
+        self._ledger.release_role_quota()
+
     def _role_spec(self, grant: Grant, profile: Profile) -> RoleSpec:
         statements = profile.permissions.inline.statements() if profile.permissions.inline else []
         return RoleSpec(

@@ -8,6 +8,8 @@ Single table, keys ``pk``/``sk``:
 - nonce     ``NONCE#<requester>#<nonce>`` / ``NONCE``   (TTL; a replay fails its conditional put)
 - rate      ``RATE#<requester>#<minute>`` / ``RATE``    (TTL; grant requests per minute)
 - quota     ``QUOTA#roles`` / ``QUOTA``                 (live per-grant roles, against the cap)
+- slot      ``SLOT#<requester>#<profile>#<k>`` / ``SLOT`` (one per active grant a profile allows:
+                                                       claimed with the grant, free once expired)
 Every write is conditional; status moves only forward. Times are epoch seconds (Number).
 """
 
@@ -37,6 +39,10 @@ def _s(value: str) -> dict[str, str]:
 
 def _n(value: int) -> dict[str, str]:
     return {"N": str(int(value))}
+
+
+def _slot_pk(requester_id: str, profile: str, k: int) -> str:
+    return f"SLOT#{requester_id}#{profile}#{k}"
 
 
 def _to_item(grant: Grant) -> dict[str, Any]:
@@ -97,22 +103,46 @@ class Ledger:
             raise LedgerUnavailable("the grant ledger cannot be read right now") from exc
         return [_from_item(item) for item in out.get("Items", [])]
 
-    def active_grant_count(self, requester_id: str, profile: str, now: int) -> int:
-        grants = self.grants_of(requester_id, limit=100)
-        return sum(
-            1
-            for g in grants
-            if g.profile == profile
-            and g.status in (GrantStatus.REQUESTED, GrantStatus.ACTIVE)
-            and g.expires_at > now
-        )
+    def free_slot(self, requester_id: str, profile: str, max_active: int, now: int) -> int | None:
+        """Which of the profile's active-grant slots this requester can claim (None: all held).
+
+        With one slot (the usual case) nothing is read: the claim's condition decides."""
+        if max_active == 1:
+            return 0
+        keys = [
+            {"pk": _s(_slot_pk(requester_id, profile, k)), "sk": _s("SLOT")}
+            for k in range(max_active)
+        ]
+        try:
+            out = self._db.batch_get_item(
+                RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise LedgerUnavailable("the grant ledger cannot be read right now") from exc
+        held = {
+            item["pk"]["S"]
+            for item in out.get("Responses", {}).get(self._table, [])
+            if int(item["expires_at"]["N"]) > now
+        }
+        for k in range(max_active):
+            if _slot_pk(requester_id, profile, k) not in held:
+                return k
+        return None
 
     # --- writes ------------------------------------------------------------------------
     def open_grant(
-        self, grant: Grant, *, nonce: str, now: int, rate_limit: int, max_roles: int
+        self,
+        grant: Grant,
+        *,
+        nonce: str,
+        now: int,
+        rate_limit: int,
+        max_roles: int,
+        held_message: str = "",
     ) -> None:
         """Write the grant (status requested) before any role exists, in one transaction with
-        the nonce (replay → 409), the requester's rate counter and the role quota (→ 429)."""
+        the nonce (replay → 409), the requester's rate counter, the role quota and, when the
+        profile caps active grants, the grant's slot (→ 429)."""
         requester = grant.requester_id
         minute = now // 60
         items = [
@@ -148,19 +178,35 @@ class Ledger:
                 }
             },
         ]
-        self._transact(
-            items,
-            [
-                ReplayedRequest("this request was already made (same nonce): send a fresh nonce"),
-                Conflict("a grant with this id already exists"),
-                TooManyRequests(
-                    f"too many grant requests this minute (limit {rate_limit}): try again shortly"
-                ),
-                TooManyRequests(
-                    f"the broker is at its cap of {max_roles} live grant roles: try again later"
-                ),
-            ],
-        )
+        errors: list[Exception] = [
+            ReplayedRequest("this request was already made (same nonce): send a fresh nonce"),
+            Conflict("a grant with this id already exists"),
+            TooManyRequests(
+                f"too many grant requests this minute (limit {rate_limit}): try again shortly"
+            ),
+            TooManyRequests(
+                f"the broker is at its cap of {max_roles} live grant roles: try again later"
+            ),
+        ]
+        if grant.slot is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": _s(_slot_pk(grant.requester_id, grant.profile, grant.slot)),
+                            "sk": _s("SLOT"),
+                            "grant_id": _s(grant.grant_id),
+                            "expires_at": _n(grant.expires_at),
+                            "ttl": _n(grant.expires_at + 3600),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
+                        "ExpressionAttributeValues": {":now": _n(now)},
+                    }
+                }
+            )
+            errors.append(TooManyRequests(held_message or "too many active grants"))
+        self._transact(items, errors)
 
     def activate(self, grant: Grant, session: IssuedSession) -> None:
         """requested → active with the role's id, and the first session's record, atomically."""
@@ -208,6 +254,26 @@ class Ledger:
             [self._status_update(grant_id, current, new, values)],
             [GrantNotActive(f"the grant is not {current.value}")],
         )
+
+    def release_slot(self, grant: Grant) -> None:
+        """Free the grant's active-grant slot (revoked or failed); only if it still holds it."""
+        if grant.slot is None:
+            return
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key={
+                    "pk": _s(_slot_pk(grant.requester_id, grant.profile, grant.slot)),
+                    "sk": _s("SLOT"),
+                },
+                ConditionExpression="grant_id = :gid",
+                ExpressionAttributeValues={":gid": _s(grant.grant_id)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise LedgerUnavailable("the grant ledger cannot be written right now") from exc
+        except BotoCoreError as exc:
+            raise LedgerUnavailable("the grant ledger cannot be written right now") from exc
 
     def release_role_quota(self) -> None:
         try:

@@ -49,6 +49,7 @@ class Grant(BaseModel):
     role_arn: str | None = None
     role_id: str | None = None
     sessions_issued: int = 0
+    slot: int | None = None  # which of the profile's active-grant slots it holds
     revoked_at: int | None = None
     revoked_by: str | None = None
     failure: str | None = None
