@@ -186,10 +186,17 @@ class LocalStack:
             }
 
         # The broker runs as its role, as in Lambda; its session is refreshed before expiry.
-        credentials = RefreshableCredentials.create_from_metadata(
-            metadata=broker_role_credentials(),
-            refresh_using=broker_role_credentials,
-            method="assume-role",
+        first = broker_role_credentials()
+        credentials = RefreshableCredentials(
+            first["access_key"],
+            first["secret_key"],
+            first["token"],
+            datetime.fromisoformat(first["expiry_time"]).replace(tzinfo=UTC),
+            broker_role_credentials,
+            "assume-role",
+            # botocore decides when to refresh by this clock: the stack's, so a shifted clock
+            # refreshes the broker's session just as the embedded IAM expires it.
+            time_fetcher=lambda: datetime.fromtimestamp(self.clock(), UTC),
         )
         botocore_session = get_session()
         botocore_session._credentials = credentials
@@ -203,8 +210,7 @@ class LocalStack:
             handler.lambda_handler,
             moto_key_lookup(),
             region=self.region,
-            port=self.port,
-            clock=self.clock,
+            port=self.port,  # signatures are checked against real time: clients sign with it
         ).start()
         self.api_url = self._gateway.url
 

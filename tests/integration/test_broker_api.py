@@ -380,3 +380,38 @@ def test_openapi_document_is_served(call: Any) -> None:
     status, _, body = call("GET", "/v1/openapi.json")
     assert status == 200
     assert "/v1/grants" in body["paths"] and body["info"]["title"] == "JIT access broker"
+
+
+def test_revoking_frees_the_active_grant_slot(stack: Any, call: Any) -> None:
+    _, _, first = call("POST", "/v1/grants", grant_body())
+    assert call("POST", "/v1/grants", grant_body())[0] == 429
+    assert call("POST", f"/v1/grants/{first['grant']['id']}/revoke", {})[0] == 200
+    status, _, body = call("POST", "/v1/grants", grant_body())
+    assert status == 201, body
+
+
+def test_an_expired_grant_no_longer_counts_against_the_cap(stack: Any, call: Any) -> None:
+    from jit_broker import runtime
+    from tests.conftest import build_broker
+
+    clients = {"iam": stack.iam, "sts": stack.sts, "dynamodb": stack.dynamodb}
+    now = {"t": time.time()}
+    runtime.set_broker(
+        build_broker(clients, stack.seeded, stack.policy_file, clock=lambda: now["t"])
+    )
+    _, _, first = call("POST", "/v1/grants", grant_body(duration=900))
+    now["t"] = first["grant"]["expires_at"] - 1
+    assert call("POST", "/v1/grants", grant_body())[0] == 429
+    now["t"] = first["grant"]["expires_at"]
+    assert call("POST", "/v1/grants", grant_body())[0] == 201
+
+
+def test_profile_allowing_two_active_grants_refuses_the_third(stack: Any, call: Any) -> None:
+    set_profile(stack, max_active_grants=2)
+    assert call("POST", "/v1/grants", grant_body())[0] == 201
+    assert call("POST", "/v1/grants", grant_body())[0] == 201
+    stack.calls.clear()
+    status, _, body = call("POST", "/v1/grants", grant_body())
+    assert status == 429 and "already hold 2 active grant(s)" in body["error"]["message"]
+    assert stack.calls.named("CreateRole") == []
+    assert {i["slot"]["N"] for i in stack.grant_items()} == {"0", "1"}

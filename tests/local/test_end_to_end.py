@@ -46,7 +46,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
         while not env_file.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                out, err = proc.communicate()
+                _out, err = proc.communicate()
                 pytest.fail(f"jit local did not come up:\n{err[-3000:]}")
             time.sleep(0.1)
         yield {
@@ -197,7 +197,7 @@ def test_unsigned_and_badly_signed_requests_get_api_gateways_403(
 
     url = local_stack["env"]["JIT_API_URL"] + "/v1/whoami"
     with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(url, timeout=10)  # noqa: S310
+        urllib.request.urlopen(url, timeout=10)
     assert info.value.code == 403
     assert json.loads(info.value.read()) == {"message": "Missing Authentication Token"}
     wrong_secret = {**local_stack["env"], "AWS_SECRET_ACCESS_KEY": "x" * 40}

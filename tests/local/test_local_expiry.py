@@ -45,8 +45,8 @@ def post(stack: LocalStack, path: str, body: dict[str, Any]) -> dict[str, Any]:
     SigV4Auth(Credentials(*stack.keys["JITUser"]), "execute-api", stack.region).add_auth(request)
     sent = urllib.request.Request(
         request.url, data=data, headers=dict(request.headers.items()), method="POST"
-    )  # noqa: S310
-    with urllib.request.urlopen(sent, timeout=30) as response:  # noqa: S310
+    )
+    with urllib.request.urlopen(sent, timeout=30) as response:
         return json.loads(response.read())
 
 

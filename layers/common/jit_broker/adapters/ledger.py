@@ -260,14 +260,15 @@ class Ledger:
         if grant.slot is None:
             return
         try:
-            self._db.delete_item(
+            self._db.update_item(  # an update, not a delete: the broker has no DeleteItem
                 TableName=self._table,
                 Key={
                     "pk": _s(_slot_pk(grant.requester_id, grant.profile, grant.slot)),
                     "sk": _s("SLOT"),
                 },
+                UpdateExpression="SET expires_at = :zero",
                 ConditionExpression="grant_id = :gid",
-                ExpressionAttributeValues={":gid": _s(grant.grant_id)},
+                ExpressionAttributeValues={":gid": _s(grant.grant_id), ":zero": _n(0)},
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
