@@ -22,5 +22,5 @@ for _name in QUIET_LIBRARIES:
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger(service="jit-broker")
-tracer = Tracer(service="jit-broker")
+tracer = Tracer(service="jit-broker", patch_modules=("botocore",))  # only the AWS SDK is traced
 metrics = Metrics(namespace="JitBroker", service="jit-broker")
