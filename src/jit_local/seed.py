@@ -88,7 +88,7 @@ def broker_role_statements(
             "Condition": boundary,
         },
         {
-            "Sid": "WriteJitRolePolicies",
+            "Sid": "ManageJitRolePolicies",
             "Effect": "Allow",
             "Action": ["iam:PutRolePolicy", "iam:AttachRolePolicy"],
             "Resource": jit_roles,
@@ -125,6 +125,7 @@ def broker_role_statements(
             "Effect": "Allow",
             "Action": [
                 "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:Query",

@@ -306,6 +306,7 @@ def test_ledger_and_access_policy_rights_are_exact_and_scoped(resources):
     assert sorted(ledger["Action"]) == sorted(
         [
             "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:Query",

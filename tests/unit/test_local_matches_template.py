@@ -1,0 +1,85 @@
+"""The embedded local stack gives the broker the same least privilege as template.yaml, so a
+permission the template lacks fails on the local stack too (moto enforces IAM there)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from jit_local.seed import (
+    ACCOUNT_ID,
+    POLICY_PARAMETER,
+    REGION,
+    TABLE_NAME,
+    broker_role_statements,
+)
+from tests.unit.test_template import load_template
+
+BOUNDARY = f"arn:aws:iam::{ACCOUNT_ID}:policy/jit-role-boundary"
+SUBSTITUTIONS = {
+    "AWS::Partition": "aws",
+    "AWS::AccountId": ACCOUNT_ID,
+    "AWS::Region": REGION,
+    "AccessPolicyParameterName": POLICY_PARAMETER,
+    "GrantTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{TABLE_NAME}",
+}
+
+
+def resolve(value: Any) -> Any:
+    """Template values as the local stack's: !Sub expanded, !Ref/!GetAtt of known resources."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((tag, arg),) = value.items()
+        if tag in ("Fn::Sub", "!Sub"):
+            return re.sub(r"\$\{([^}]+)\}", lambda m: SUBSTITUTIONS[m.group(1)], arg)
+        if tag in ("Ref", "!Ref") and arg == "JitRoleBoundary":
+            return BOUNDARY
+        if tag in ("Fn::GetAtt", "!GetAtt") and arg in ("GrantTable.Arn", ["GrantTable", "Arn"]):
+            return SUBSTITUTIONS["GrantTable.Arn"]
+    if isinstance(value, dict):
+        return {k: resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v) for v in value]
+    return value
+
+
+def normalized(statements: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for statement in statements:
+        s = resolve(statement)
+        as_list = lambda v: sorted(v if isinstance(v, list) else [v])  # noqa: E731
+        out[s["Sid"]] = {
+            "Effect": s["Effect"],
+            "Action": as_list(s["Action"]),
+            "Resource": as_list(s["Resource"]),
+            "Condition": s.get("Condition"),
+        }
+    return out
+
+
+def test_local_broker_role_has_exactly_the_templates_statements() -> None:
+    template = load_template()
+    policies = template["Resources"]["BrokerRole"]["Properties"]["Policies"]
+    (document,) = [p["PolicyDocument"] for p in policies]
+    local = broker_role_statements(
+        account=ACCOUNT_ID,
+        region=REGION,
+        table_name=TABLE_NAME,
+        boundary_arn=BOUNDARY,
+        parameter=POLICY_PARAMETER,
+    )
+    assert normalized(local) == normalized(document["Statement"])
+
+
+def test_local_broker_env_names_are_the_templates() -> None:
+    from jit_local.seed import Seeded
+
+    template = load_template()
+    env = template["Resources"]["BrokerFunction"]["Properties"]["Environment"]["Variables"]
+    local = Seeded(
+        ACCOUNT_ID, REGION, TABLE_NAME, BOUNDARY, "arn:aws:iam::123456789012:role/x"
+    ).broker_env("p")
+    template_names = {k for k in env if k.startswith("JIT_")}
+    # the template reads the policy from SSM, the local stack from a file
+    assert template_names - {"JIT_POLICY_PARAMETER", "JIT_MAX_ROLES"} == set(local) - {
+        "JIT_POLICY_FILE"
+    }
