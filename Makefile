@@ -11,7 +11,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env demo test unit lint bench clean validate
+.PHONY: help env demo test lint bench clean validate build
 
 help:
 	@echo "make demo   - run the broker end to end on the embedded local stack"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint   - ruff (lint, format check) and mypy"
 	@echo "make validate - sam validate --lint on template.yaml (SAM CLI in its own venv, no AWS account)"
 	@echo "make bench  - benchmarks (ratios against a baseline measured in the same run)"
+	@echo "make build  - sam build for deployment (then: .tools/sam/bin/sam deploy --guided)"
 
 $(UV):
 	@test -n "$(BOOT_PYTHON)" || { echo "python3 is needed to bootstrap uv" >&2; exit 1; }
@@ -60,8 +61,14 @@ $(SAM_VENV)/.installed: tools/sam/requirements.txt | $(UV)
 validate: $(SAM_VENV)/.installed
 	$(SAM_RUN) $(SAM) validate --lint --template-file template.yaml
 
-test: env validate
+test: env validate lint
 	$(VENV)/bin/pytest -q
+
+# For deployment (needs Python 3.12 on PATH, no Docker): the layer gets exactly its pinned
+# requirements. PIP_NO_DEPS keeps pip from adding botocore & co., which the runtime ships.
+build: $(SAM_VENV)/.installed
+	PATH="$(dir $(PYTHON312)):$$PATH" PIP_NO_DEPS=1 SAM_CLI_TELEMETRY=0 \
+		__SAM_CLI_APP_DIR=$(abspath $(SAM_HOME)) $(SAM) build
 
 lint: env
 	$(VENV)/bin/ruff check .

@@ -24,8 +24,11 @@ OTHER_USER = f"arn:aws:iam::{ACCOUNT}:user/OtherUser"
 
 
 @pytest.fixture(autouse=True)
-def _fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may reach real AWS or read the developer's profile."""
+def _fake_aws_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach real AWS or read the developer's profile (but tests/e2e, which run
+    only against a deployed stack with the caller's real credentials)."""
+    if request.node.get_closest_marker("e2e"):
+        return
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "JIT_API_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
