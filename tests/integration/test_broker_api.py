@@ -415,3 +415,48 @@ def test_profile_allowing_two_active_grants_refuses_the_third(stack: Any, call: 
     assert status == 429 and "already hold 2 active grant(s)" in body["error"]["message"]
     assert stack.calls.named("CreateRole") == []
     assert {i["slot"]["N"] for i in stack.grant_items()} == {"0", "1"}
+
+
+def test_the_sam_generated_grant_event_is_served_as_is(stack: Any, handler: Any) -> None:
+    from tests.conftest import EVENTS, LambdaContext
+
+    event = json.loads((EVENTS / "grant-request.json").read_text())
+    response = handler.lambda_handler(event, LambdaContext())
+    assert response["statusCode"] == 201, response["body"]
+    assert json.loads(response["body"])["grant"]["requester"] == JIT_USER
+
+
+def test_rate_limit_refuses_before_any_iam_call(stack: Any, call: Any) -> None:
+    import yaml
+
+    policy = yaml.safe_load(stack.policy_file.read_text())
+    policy["limits"]["requests_per_minute"] = 2
+    policy["profiles"]["s3-read"]["max_active_grants"] = None
+    stack.policy_file.write_text(yaml.safe_dump(policy))
+    assert call("POST", "/v1/grants", grant_body())[0] == 201
+    assert call("POST", "/v1/grants", grant_body())[0] == 201
+    stack.calls.clear()
+    status, _, body = call("POST", "/v1/grants", grant_body())
+    assert (
+        status == 429
+        and "too many grant requests this minute (limit 2)" in body["error"]["message"]
+    )
+    assert stack.calls.named("CreateRole") == [] and stack.calls.named("AssumeRole") == []
+
+
+def test_administrator_may_see_and_revoke_anyones_grant(stack: Any, call: Any) -> None:
+    admin = f"arn:aws:iam::{ACCOUNT}:user/JITAdmin"
+    _, _, first = call("POST", "/v1/grants", grant_body())
+    gid = first["grant"]["id"]
+    assert call("GET", f"/v1/grants/{gid}", user_arn=admin)[0] == 200
+    status, _, body = call(
+        "POST", f"/v1/grants/{gid}/revoke", {"reason": "incident"}, user_arn=admin
+    )
+    assert status == 200 and body["grant"]["status"] == "revoked"
+    (item,) = stack.grant_items()
+    assert item["revoked_by"]["S"] == admin
+    # an administrator may not take sessions of someone else's grant
+    status, _, _ = call(
+        "POST", f"/v1/grants/{gid}/credentials", {"nonce": "admin-session-000001"}, user_arn=admin
+    )
+    assert status in (403, 409)
