@@ -8,17 +8,15 @@ the demo exits non-zero if the broker did not behave as described.
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-JIT = [sys.executable, "-m", "jit_cli.main"]
+from jit_local.background import JIT, BackgroundStack, StackFailed
+
 BOLD, DIM, GREEN, RED, RESET = (
     ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
 )
@@ -67,14 +65,6 @@ def jit(
             else f"exit {done.returncode}"
         )
     return done
-
-
-def read_exports(path: Path) -> dict[str, str]:
-    values = {}
-    for line in path.read_text().splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        values[name] = shlex.split(value)[0]
-    return values
 
 
 def aws_call(label: str, call: Any) -> tuple[bool, str]:
@@ -198,37 +188,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="jit-demo-") as tmp:
         env_file = Path(tmp) / "local.env"
         step(1, "Start the stack: embedded AWS (moto, IAM enforced) + local API gateway (SigV4)")
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIT_"))}
         print(f"   $ jit local --port 0 --env-file {env_file} &")
-        log = open(Path(tmp) / "stack.log", "w+")  # noqa: SIM115 (kept open for the stack's life)
-        stack = subprocess.Popen(
-            [*JIT, "local", "--port", "0", "--env-file", str(env_file)],
-            env=base,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        stack = BackgroundStack(env_file, Path(tmp) / "stack.log")
         try:
-            deadline = time.monotonic() + 60
-            while not env_file.exists():
-                if stack.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    print(log.read(), file=sys.stderr)
-                    raise DemoFailed("the local stack did not start")
-                time.sleep(0.1)
-            env = {**base, **read_exports(env_file)}
-            print(f"   API {env['JIT_API_URL']}, embedded AWS {env['AWS_ENDPOINT_URL']}")
-            print("   access policy: src/jit_local/access-policy.example.yaml")
-            scenario(env)
-        except DemoFailed as exc:
+            with stack:
+                env = stack.env
+                print(f"   API {env['JIT_API_URL']}, embedded AWS {env['AWS_ENDPOINT_URL']}")
+                print("   access policy: src/jit_local/access-policy.example.yaml")
+                scenario(env)
+        except (DemoFailed, StackFailed) as exc:
             print(f"\n{RED}demo failed: {exc}{RESET}", file=sys.stderr)
             return 1
-        finally:
-            stack.send_signal(signal.SIGTERM)
-            try:
-                stack.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                stack.kill()
-            log.close()
     print(f"\n{GREEN}{BOLD}All steps behaved as described.{RESET} The stack has stopped.")
     return 0
 

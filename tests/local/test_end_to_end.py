@@ -5,11 +5,7 @@ the `jit` CLI signing with JITUser's keys, the AWS SDK using the issued credenti
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,51 +13,21 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-JIT = [sys.executable, "-m", "jit_cli.main"]
-
-
-def parse_exports(text: str) -> dict[str, str]:
-    import shlex
-
-    env = {}
-    for line in text.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        env[name] = shlex.split(value)[0] if value else ""
-    return env
+from jit_local.background import JIT, BackgroundStack, StackFailed, read_exports
 
 
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    env_file = tmp_path_factory.mktemp("stack") / "local.env"
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIT_"))}
-    proc = subprocess.Popen(
-        [*JIT, "local", "--port", "0", "--env-file", str(env_file)],
-        env=clean_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    folder = tmp_path_factory.mktemp("stack")
+    stack = BackgroundStack(folder / "local.env", folder / "stack.log")
     try:
-        deadline = time.monotonic() + 60
-        while not env_file.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                _out, err = proc.communicate()
-                pytest.fail(f"jit local did not come up:\n{err[-3000:]}")
-            time.sleep(0.1)
-        yield {
-            "env": {**clean_env, **parse_exports(env_file.read_text())},
-            "env_file": env_file,
-            "proc": proc,
-        }
+        stack.start()
+    except StackFailed as exc:
+        pytest.fail(str(exc))
+    try:
+        yield {"env": stack.env, "env_file": stack.env_file, "stack": stack}
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stack.stop()
 
 
 def jit(
@@ -103,7 +69,7 @@ def denied(call: Any) -> bool:
 def test_env_file_holds_the_contract_variables_with_private_mode(
     local_stack: dict[str, Any],
 ) -> None:
-    env = parse_exports(local_stack["env_file"].read_text())
+    env = read_exports(local_stack["env_file"])
     assert set(env) == {
         "JIT_API_URL",
         "AWS_ENDPOINT_URL",
@@ -206,25 +172,24 @@ def test_unsigned_and_badly_signed_requests_get_api_gateways_403(
 
 
 def test_stack_shuts_down_cleanly_on_sigterm_and_removes_its_env_file(tmp_path: Path) -> None:
-    env_file = tmp_path / "stack.env"
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIT_"))}
-    proc = subprocess.Popen(
-        [*JIT, "local", "--port", "0", "--env-file", str(env_file)],
-        env=clean_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    stack = BackgroundStack(tmp_path / "stack.env", tmp_path / "stack.log").start()
+    assert stack.env_file.exists()
+    assert stack.stop() == 0
+    assert not stack.env_file.exists()
+    assert "jit local: stopped" in stack.log_tail()
+
+
+def test_the_demo_plays_every_step_and_exits_zero() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "jit_local.demo"],
+        capture_output=True,
         text=True,
+        timeout=180,
+        check=False,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while not env_file.exists() and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-        assert env_file.exists()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
-        assert not env_file.exists()
-        assert "stopped" in proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stdout.count("✔") == 12 and "✘" not in done.stdout
+    assert "All steps behaved as described" in done.stdout

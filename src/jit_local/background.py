@@ -1,0 +1,93 @@
+"""`jit local` as a child process, the way scripts use it: start it, wait for its env file,
+read the exports, stop it with SIGTERM. Used by `make demo` and the end-to-end tests.
+
+The child's output goes to a log file, never a pipe nobody reads (a full pipe would stall
+the stack)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+JIT = [sys.executable, "-m", "jit_cli.main"]
+
+
+class StackFailed(RuntimeError):
+    pass
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without AWS_* and JIT_* (the stack's exports replace them)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIT_"))}
+
+
+def read_exports(path: Path) -> dict[str, str]:
+    """The ``export NAME=value`` lines `jit local` writes, as a dict."""
+    values = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name] = shlex.split(value)[0] if value else ""
+    return values
+
+
+class BackgroundStack:
+    def __init__(
+        self, env_file: Path, log_file: Path, *, port: int = 0, timeout: float = 60.0
+    ) -> None:
+        self.env_file = env_file
+        self.log_file = log_file
+        self.port = port
+        self.timeout = timeout
+        self.base = clean_environment()
+        self.env: dict[str, str] = {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[Any] | None = None
+
+    def start(self) -> BackgroundStack:
+        self._log = self.log_file.open("wb")
+        self.proc = subprocess.Popen(  # noqa: S603 (our own CLI)
+            [*JIT, "local", "--port", str(self.port), "--env-file", str(self.env_file)],
+            env=self.base,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + self.timeout
+        while not self.env_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise StackFailed("jit local did not come up:\n" + self.log_tail())
+            time.sleep(0.1)
+        self.env = {**self.base, **read_exports(self.env_file)}
+        return self
+
+    def stop(self) -> int | None:
+        """SIGTERM, then wait (a kill only if it hangs); the exit code."""
+        code = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            code = self.proc.returncode
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return code
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_file.read_text(errors="replace")[-chars:] if self.log_file.exists() else ""
+
+    def __enter__(self) -> BackgroundStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
