@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--port",
         type=int,
-        default=4566 + 1000,
+        default=5566,
         help="API port on 127.0.0.1 (default 5566; 0 = any free port)",
     )
     parser.add_argument(
