@@ -80,6 +80,7 @@ demo: env
 
 bench: env
 	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/cli.py
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jit_cli.errors import CliError, ExitCode
+from jit_cli.progress import progress
 
 TIMEOUT_SECONDS = 30.0
 MAX_MESSAGE_CHARS = 500
@@ -37,6 +38,10 @@ _STATUS_EXIT = {
     413: ExitCode.USAGE,
     429: ExitCode.RATE_LIMITED,
 }
+
+# The broker's machine-readable codes that deserve their own exit code (none yet: a grant
+# that expired or was revoked is 409 grant_not_active, exit 6, which scripts rely on).
+_BROKER_CODE_EXIT: dict[str, ExitCode] = {}
 
 _BAD_TOKEN = "your AWS credentials are invalid or expired: sign in again and retry"
 _GATEWAY_EXPLANATIONS = {
@@ -141,20 +146,27 @@ def error_from_response(response: HttpResponse, region: str) -> CliError:
     broker_error = payload.get("error")
     if isinstance(broker_error, dict) and broker_error.get("message"):
         code = clean_text(broker_error.get("code") or f"http_{status}", 64)
+        exit_code = _BROKER_CODE_EXIT.get(code, exit_code)
         return CliError(clean_text(broker_error["message"]), code=code, exit_code=exit_code)
     error_type = _header(response.headers, "x-amzn-ErrorType").split(":", 1)[0].strip()
     gateway_message = str(payload.get("message") or payload.get("Message") or "")
     message = _gateway_message(status, error_type, gateway_message, region)
+    if error_type == "InvalidSignatureException" and _is_clock_skew(gateway_message):
+        exit_code = ExitCode.CLOCK_SKEW
     return CliError(
         message, code=clean_text(error_type, 64) or f"http_{status}", exit_code=exit_code
     )
+
+
+def _is_clock_skew(message: str) -> bool:
+    return "Signature expired" in message or "not yet current" in message
 
 
 def _gateway_message(status: int, error_type: str, message: str, region: str) -> str:
     """Words for an API Gateway error; only the first line of its message is ever shown."""
     first_line = clean_text(message.splitlines()[0]) if message else ""
     if error_type == "InvalidSignatureException":
-        if "Signature expired" in message or "not yet current" in message:
+        if _is_clock_skew(message):
             return (
                 "API Gateway rejected the request time: this computer's clock is off by "
                 "more than 5 minutes; sync it (e.g. enable NTP) and retry"
@@ -202,7 +214,8 @@ class BrokerClient:
         signed = self._signer(method, url, body, headers)
         signed["user-agent"] = self._user_agent
         started = time.monotonic()
-        response = send(method, url, signed, body, self._timeout or TIMEOUT_SECONDS)
+        with progress(f"waiting for the broker ({method} {path})"):
+            response = send(method, url, signed, body, self._timeout or TIMEOUT_SECONDS)
         log.debug(
             "%s %s -> %s in %.2fs (request id %s)",
             method,

@@ -22,6 +22,11 @@ class ExitCode(IntEnum):
     CONFLICT = 6
     RATE_LIMITED = 7
     UNAVAILABLE = 8
+    CLOCK_SKEW = 9
+    NESTED = 10
+    NOT_EXECUTABLE = 126
+    COMMAND_NOT_FOUND = 127
+    INTERRUPTED = 130
 
 
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
@@ -31,9 +36,15 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.NO_CREDENTIALS: "no AWS credentials found to sign the request with",
     ExitCode.DENIED: "denied (403 from the broker or from API Gateway's IAM authorization)",
     ExitCode.NOT_FOUND: "not found (404: no such grant or route)",
-    ExitCode.CONFLICT: "conflict (409: grant revoked or expired, replayed request)",
+    ExitCode.CONFLICT: "the grant expired or was revoked: request a new one (409; also a "
+    "replayed request)",
     ExitCode.RATE_LIMITED: "rate limited (429): wait and retry",
     ExitCode.UNAVAILABLE: "broker unreachable or failing (connection refused, timeout, DNS, 5xx)",
+    ExitCode.CLOCK_SKEW: "this computer's clock is more than 5 minutes off: sync it and retry",
+    ExitCode.NESTED: "refused: already inside `jit exec` (JIT_GRANT_ID is set)",
+    ExitCode.NOT_EXECUTABLE: "jit exec: the command is not executable",
+    ExitCode.COMMAND_NOT_FOUND: "jit exec: the command was not found",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
 

@@ -87,12 +87,49 @@ def credential_process_json(creds: Mapping[str, Any]) -> str:
     return json.dumps(document, indent=2)
 
 
-def credential_env(creds: Mapping[str, Any]) -> str:
-    """``export NAME=value`` lines for ``eval "$(jit creds ID --format env)"``."""
-    variables = {
+def credential_variables(creds: Mapping[str, Any], expiration: int | None = None) -> dict[str, str]:
+    """The AWS environment variables for ``creds`` (expiration defaults to the session's)."""
+    return {
         "AWS_ACCESS_KEY_ID": creds["access_key_id"],
         "AWS_SECRET_ACCESS_KEY": creds["secret_access_key"],
         "AWS_SESSION_TOKEN": creds["session_token"],
-        "AWS_CREDENTIAL_EXPIRATION": iso_utc(creds["expiration"]),
+        "AWS_CREDENTIAL_EXPIRATION": iso_utc(
+            creds["expiration"] if expiration is None else expiration
+        ),
     }
+
+
+def credential_env(creds: Mapping[str, Any]) -> str:
+    """``export NAME=value`` lines for ``eval "$(jit creds ID --format env)"``."""
+    return sh_exports(credential_variables(creds))
+
+
+def sh_exports(variables: Mapping[str, str]) -> str:
+    """POSIX shell ``export NAME=value`` lines, every value shlex-quoted."""
     return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in variables.items())
+
+
+def fish_quote(value: str) -> str:
+    """A fish single-quoted word: inside '...' fish treats only \\ and \' as escapes."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def fish_exports(variables: Mapping[str, str]) -> str:
+    """fish ``set -gx NAME 'value'`` lines for ``jit env P --format fish | source``."""
+    return "\n".join(f"set -gx {name} {fish_quote(value)}" for name, value in variables.items())
+
+
+def ini_section(name: str, variables: Mapping[str, str]) -> str:
+    """A credentials-file section (``~/.aws/credentials``) named ``name``."""
+    for value in variables.values():
+        if "\n" in value or "\r" in value:
+            raise _unexpected("credentials (a value spans lines)")
+    return "\n".join(
+        [
+            f"[{name}]",
+            f"aws_access_key_id = {variables['AWS_ACCESS_KEY_ID']}",
+            f"aws_secret_access_key = {variables['AWS_SECRET_ACCESS_KEY']}",
+            f"aws_session_token = {variables['AWS_SESSION_TOKEN']}",
+            f"# expires {variables['AWS_CREDENTIAL_EXPIRATION']}",
+        ]
+    )

@@ -1,37 +1,25 @@
-"""``jit``: request just-in-time AWS access from the broker and fetch its credentials.
+"""``jit``: just-in-time AWS access from the broker, as credentials your tools already use.
 
-Commands::
+Commands (``jit COMMAND --help`` shows each one's flags and examples)::
 
-    jit whoami                                  who the broker sees (JSON)
-    jit profiles                                profiles you may request (JSON list)
-    jit request PROFILE --reason R [--duration 30m] [--ticket T]
-                                                open a grant; prints id, profile, status, expires_at
-    jit creds GRANT_ID [--format json|env]      fresh STS credentials inside the grant's window
-                                                (json is the credential_process shape)
-    jit grants                                  your grants (JSON list)
-    jit grant GRANT_ID                          one grant (JSON)
-    jit revoke GRANT_ID                         revoke a grant; prints it (JSON)
-    jit local ...                               run the embedded local stack
+    jit configure PROFILE [--name jit-PROFILE] [--source-profile P] [--reason R] [--duration D]
+                                     an AWS config profile whose credential_process is jit
+    jit credential-process PROFILE ...   what that profile runs (JSON for the SDKs)
+    jit exec PROFILE [--reason R] -- CMD ARGS...   run CMD with the credentials in its env
+    jit env PROFILE [--format sh|fish|json|ini]   credentials to eval or to paste
+    jit console PROFILE [--open]     an AWS console sign-in URL for the grant
+    jit whoami | profiles | grants | grant ID | request PROFILE | creds ID | revoke ID
+    jit audit [--dry-run] [--at TIME]   run the auditor now (administrators)
+    jit cache clear                  forget cached sessions
+    jit completion bash|zsh|fish     shell completion script
+    jit local ...                    run the embedded local stack
 
-Global flags (before or after the command): ``--api-url`` (else JIT_API_URL), ``--profile``
-(the AWS profile to sign with; else the standard chain), ``--region`` (else the region of an
-execute-api URL, AWS_REGION, AWS_DEFAULT_REGION, the profile's region, us-east-1), ``--debug``.
+Data goes to stdout (``--output json`` by default, or ``text``), messages to stderr as
+``jit: error: <message> (<code>)``; a failed command prints nothing on stdout. Exit codes are
+in :mod:`jit_cli.errors` and at the end of ``jit --help``.
 
-Data goes to stdout, messages to stderr as ``jit: error: <message> (<code>)``; a failed
-command prints nothing on stdout. Exit codes:
-
-    0  success
-    1  unexpected error (a bug, or a response the CLI does not understand)
-    2  usage or bad input (bad arguments, missing --api-url, broker answered 400)
-    3  no AWS credentials found to sign the request with
-    4  denied (403 from the broker or from API Gateway's IAM authorization)
-    5  not found (404)
-    6  conflict (409: grant revoked or expired, replayed request)
-    7  rate limited (429)
-    8  broker unreachable or failing (connection refused, timeout, DNS, 5xx)
-  130  interrupted (Ctrl-C)
-
-Start-up stays light: botocore is imported only when a request is signed.
+Start-up stays light: botocore is imported only when a request is signed, and a cache hit of
+``credential-process`` is answered by :mod:`jit_cli.entry` before this module is imported.
 """
 
 from __future__ import annotations
@@ -40,31 +28,90 @@ import argparse
 import logging
 import os
 import re
-import secrets
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, NoReturn
-from urllib.parse import quote
 
+from jit_cli import cache, output, session
 from jit_cli.broker import BrokerClient, clean_text
 from jit_cli.errors import EXIT_CODE_MEANINGS, CliError, ExitCode
 from jit_cli.formats import (
     DURATION_HELP,
     credential_env,
     credential_process_json,
+    credential_variables,
     credentials_from,
+    fish_exports,
     grant_from,
+    ini_section,
     parse_duration,
-    to_json,
+    sh_exports,
 )
-from jit_cli.signing import load_identity, resolve_api_url, resolve_region, sign
+from jit_cli.signing import (
+    load_identity,
+    region_from_url,
+    resolve_api_url,
+    resolve_region,
+    sign,
+    signing_profile,
+)
 
 log = logging.getLogger("jit_cli")
 
 _GRANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _REQUEST_FIELDS = ("id", "profile", "status", "expires_at")
+_NESTING_VARIABLE = "JIT_GRANT_ID"
+_CALLER_PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
 Command = Callable[[BrokerClient, argparse.Namespace], str]
+LocalCommand = Callable[[argparse.Namespace], str]
+
+PRECEDENCE = """configuration (first found wins):
+  broker URL   --api-url > --env NAME > JIT_API_URL > JIT_ENV=NAME > default_environment,
+               environments in $XDG_CONFIG_HOME/jit/config.toml (~/.config/jit/config.toml):
+                 default_environment = "prod"
+                 [environments.prod]
+                 api_url = "https://ID.execute-api.REGION.amazonaws.com/prod"
+  signing as   --profile > AWS_PROFILE > AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY > the rest
+               of the standard AWS chain (config files, SSO, container, instance role);
+               credential-process signs only as the source profile `jit configure`
+               recorded (or the default chain), never as the caller's AWS_PROFILE
+  region       --region > the execute-api URL's region > AWS_REGION > AWS_DEFAULT_REGION >
+               the profile's region > us-east-1
+  cache        $XDG_CACHE_HOME/jit (~/.cache/jit); --no-cache bypasses it"""
+
+EXAMPLES: dict[str, str] = {
+    "whoami": "jit whoami\n  jit whoami --output text",
+    "profiles": "jit profiles --output text",
+    "request": 'jit request s3-read --reason "Investigate the failed export" --duration 30m',
+    "creds": 'jit creds GRANT_ID\n  eval "$(jit creds GRANT_ID --format env)"',
+    "grants": "jit grants --output text",
+    "grant": "jit grant GRANT_ID",
+    "revoke": "jit revoke GRANT_ID",
+    "audit": "jit audit --dry-run\n  jit audit --at 2026-11-28T05:00:00Z   (local stack only)",
+    "configure": (
+        'jit configure s3-read --source-profile work --reason "nightly export checks"\n'
+        "  aws s3 ls s3://example-bucket/ --profile jit-s3-read"
+    ),
+    "credential-process": (
+        "(written by jit configure into ~/.aws/config)\n"
+        "  credential_process = jit credential-process s3-read --api-url URL --reason R"
+    ),
+    "exec": 'jit exec s3-read --reason "look at the export" -- aws s3 ls s3://example-bucket/',
+    "env": (
+        'eval "$(jit env s3-read --reason R)"\n'
+        "  jit env s3-read --format fish | source\n"
+        "  jit env s3-read --format ini >> ~/.aws/credentials"
+    ),
+    "console": "jit console s3-read --reason R\n  jit console s3-read --open",
+    "cache": "jit cache clear",
+    "completion": (
+        'eval "$(jit completion bash)"          # in ~/.bashrc\n'
+        '  eval "$(jit completion zsh)"           # in ~/.zshrc\n'
+        "  jit completion fish > ~/.config/fish/completions/jit.fish"
+    ),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,22 +151,52 @@ def _grant_id(text: str) -> str:
     return text
 
 
+def parse_time(text: str) -> int:
+    """Epoch seconds from ``1795842000`` or ISO 8601 with a zone (``2026-11-28T05:00:00Z``)."""
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid time {text!r}: epoch seconds or ISO 8601 like 2026-11-28T05:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"time {text!r} has no zone: add Z (UTC) or an offset like +01:00"
+        )
+    return int(moment.astimezone(UTC).timestamp())
+
+
 def _global_flags(suppress: bool) -> _Parser:
     """The global flags; on subcommands they default to SUPPRESS so they do not overwrite."""
     default: Any = argparse.SUPPRESS if suppress else None
     flags = _Parser(add_help=False)
-    flags.add_argument("--api-url", default=default, help="broker URL (else JIT_API_URL)")
+    flags.add_argument("--api-url", default=default, help="broker URL (else see configuration)")
+    flags.add_argument(
+        "--env",
+        dest="env_name",
+        metavar="NAME",
+        default=default,
+        help="a named environment of the config file (else JIT_ENV, default_environment)",
+    )
     flags.add_argument(
         "--profile",
         dest="aws_profile",
         default=default,
-        help="AWS profile to sign with (else the standard chain)",
+        help="AWS profile to sign with (else AWS_PROFILE, then the standard chain)",
     )
     flags.add_argument(
         "--region",
         default=default,
         help="signing region (else the execute-api URL's region, AWS_REGION, "
         "AWS_DEFAULT_REGION, the profile's region, us-east-1)",
+    )
+    flags.add_argument(
+        "--output",
+        choices=output.OUTPUTS,
+        default=argparse.SUPPRESS if suppress else "json",
+        help="json (default) or text (tables and lines for people)",
     )
     flags.add_argument(
         "--debug",
@@ -131,14 +208,29 @@ def _global_flags(suppress: bool) -> _Parser:
 
 
 def _epilog() -> str:
-    lines = [f"  {int(code)}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items()]
-    return "exit codes:\n" + "\n".join(lines)
+    lines = [f"  {int(code):>3}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items()]
+    return PRECEDENCE + "\n\nexit codes:\n" + "\n".join(lines)
+
+
+def _add_wanted(sub: argparse.ArgumentParser, reason_help: str = "why you need access") -> None:
+    sub.add_argument("profile_name", metavar="PROFILE", help="the JIT profile (see jit profiles)")
+    sub.add_argument("--reason", type=_text, help=f"{reason_help} (for a new grant)")
+    sub.add_argument("--duration", type=_duration, help=f"grant window: {DURATION_HELP}")
+    sub.add_argument("--ticket", type=_text, help="change or incident ticket")
+
+
+def _add_no_cache(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write the session cache (always ask the broker)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jit",
-        description="Just-in-time AWS access: request a grant, then fetch short-lived credentials.",
+        description="Just-in-time AWS access: request a grant, then use short-lived credentials.",
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[_global_flags(suppress=False)],
@@ -148,9 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     flags = [_global_flags(suppress=True)]
 
-    def add(name: str, help_text: str, command: Command | None) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, parents=flags, allow_abbrev=False)
-        sub.set_defaults(run=command)
+    def add(
+        name: str, help_text: str, command: Command | None = None, local: LocalCommand | None = None
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=flags,
+            allow_abbrev=False,
+            epilog=f"examples:\n  {EXAMPLES[name]}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(run=command, run_local=local)
         return sub
 
     add("whoami", "show who the broker sees you as", cmd_whoami)
@@ -173,76 +275,361 @@ def build_parser() -> argparse.ArgumentParser:
     grant.add_argument("grant_id", type=_grant_id, metavar="GRANT_ID")
     revoke = add("revoke", "revoke a grant", cmd_revoke)
     revoke.add_argument("grant_id", type=_grant_id, metavar="GRANT_ID")
+    audit = add("audit", "run the auditor now and print its report (administrators)", cmd_audit)
+    audit.add_argument("--dry-run", action="store_true", help="report only, change nothing")
+    audit.add_argument(
+        "--at",
+        type=parse_time,
+        metavar="TIME",
+        help="audit as of TIME (epoch seconds or ISO 8601; accepted by the local stack only)",
+    )
+    _add_session_commands(add)
+    cache_command = add("cache", "manage the session cache", local=cmd_cache)
+    cache_command.add_argument("action", choices=("clear",), help="clear: forget every session")
+    completion = add("completion", "print a shell completion script", local=cmd_completion)
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
     commands.add_parser(
         "local", help="run the embedded local stack (arguments pass through)", add_help=False
-    ).set_defaults(run=None)
+    ).set_defaults(run=None, run_local=None)
     return parser
 
 
-def _nonce() -> str:
-    return secrets.token_urlsafe(24)
+def _add_session_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    configure = add(
+        "configure",
+        "write an AWS config profile that runs jit credential-process",
+        local=cmd_configure,
+    )
+    _add_wanted(configure, "recorded reason")
+    configure.add_argument("--name", help="AWS profile name to write (default jit-PROFILE)")
+    configure.add_argument(
+        "--source-profile",
+        help="AWS profile credential-process signs with (default: --profile, AWS_PROFILE, "
+        "else the default chain)",
+    )
+    process = add(
+        "credential-process",
+        "print credentials for an AWS credential_process (cached)",
+        local=cmd_credential_process,
+    )
+    _add_wanted(process)
+    process.add_argument("--source-profile", help="AWS profile to sign with")
+    _add_no_cache(process)
+    run = add(
+        "exec", "run a command with the profile's credentials in its environment", local=cmd_exec
+    )
+    _add_wanted(run)
+    _add_no_cache(run)
+    env = add(
+        "env", "print the profile's credentials for a shell or a credentials file", local=cmd_env
+    )
+    _add_wanted(env)
+    _add_no_cache(env)
+    env.add_argument(
+        "--format",
+        choices=("sh", "fish", "json", "ini"),
+        default="sh",
+        help="sh: export lines (default); fish: set -gx lines; json: credential_process "
+        "shape; ini: a credentials-file section",
+    )
+    env.add_argument("--section", help="ini section name (default jit-PROFILE)")
+    console = add("console", "print an AWS console sign-in URL for the profile", local=cmd_console)
+    _add_wanted(console)
+    _add_no_cache(console)
+    console.add_argument("--open", action="store_true", help="open it in the browser instead")
 
 
-def _grant_path(grant_id: str, action: str = "") -> str:
-    return f"/v1/grants/{quote(grant_id, safe='')}{action}"
+# ---------------------------------------------------------------- broker commands
+
+
+def _render(args: argparse.Namespace, value: Any, columns: Sequence[str] | None = None) -> str:
+    return output.render(value, getattr(args, "output", "json"), columns)
 
 
 def cmd_whoami(client: BrokerClient, args: argparse.Namespace) -> str:
-    return to_json(client.call("GET", "/v1/whoami"))
+    return _render(args, client.call("GET", "/v1/whoami"))
 
 
 def cmd_profiles(client: BrokerClient, args: argparse.Namespace) -> str:
-    return to_json(client.call("GET", "/v1/profiles").get("profiles", []))
+    profiles = client.call("GET", "/v1/profiles").get("profiles", [])
+    columns = ("name", "max_window", "max_session", "reason_required", "description")
+    return _render(args, profiles, columns)
 
 
 def cmd_request(client: BrokerClient, args: argparse.Namespace) -> str:
-    body: dict[str, Any] = {"profile": args.profile_name, "reason": args.reason, "nonce": _nonce()}
+    body: dict[str, Any] = {
+        "profile": args.profile_name,
+        "reason": args.reason,
+        "nonce": session.nonce(),
+    }
     if args.duration is not None:
         body["duration"] = args.duration
     if args.ticket is not None:
         body["ticket"] = args.ticket
     grant = grant_from(client.call("POST", "/v1/grants", body))
-    return to_json({field: grant.get(field) for field in _REQUEST_FIELDS})
+    return _render(args, {field: grant.get(field) for field in _REQUEST_FIELDS})
 
 
 def cmd_creds(client: BrokerClient, args: argparse.Namespace) -> str:
-    answer = client.call("POST", _grant_path(args.grant_id, "/credentials"), {"nonce": _nonce()})
+    answer = client.call(
+        "POST", session.grant_path(args.grant_id, "/credentials"), {"nonce": session.nonce()}
+    )
     creds = credentials_from(answer)
     return credential_env(creds) if args.format == "env" else credential_process_json(creds)
 
 
 def cmd_grants(client: BrokerClient, args: argparse.Namespace) -> str:
-    return to_json(client.call("GET", "/v1/grants").get("grants", []))
+    grants = client.call("GET", "/v1/grants").get("grants", [])
+    return _render(args, grants, ("id", "profile", "status", "expires_at", "reason"))
 
 
 def cmd_grant(client: BrokerClient, args: argparse.Namespace) -> str:
-    return to_json(grant_from(client.call("GET", _grant_path(args.grant_id))))
+    return _render(args, grant_from(client.call("GET", session.grant_path(args.grant_id))))
 
 
 def cmd_revoke(client: BrokerClient, args: argparse.Namespace) -> str:
-    return to_json(grant_from(client.call("POST", _grant_path(args.grant_id, "/revoke"), {})))
+    answer = client.call("POST", session.grant_path(args.grant_id, "/revoke"), {})
+    grant = grant_from(answer)
+    cache.forget_grant(args.grant_id, dict(os.environ))
+    return _render(args, grant)
+
+
+def cmd_audit(client: BrokerClient, args: argparse.Namespace) -> str:
+    body: dict[str, Any] = {"dry_run": bool(args.dry_run)}
+    if args.at is not None:
+        body["at"] = args.at
+    report = client.call("POST", "/v1/audit", body).get("report")
+    if not isinstance(report, dict):
+        raise CliError(
+            "the broker's answer has no valid report",
+            code="unexpected_response",
+            exit_code=ExitCode.UNEXPECTED,
+        )
+    return _render(args, report)
+
+
+# ---------------------------------------------------------------- signing and sessions
+
+
+def _connect(
+    api_url: str, profile: str | None, region_flag: str | None
+) -> Callable[[], BrokerClient]:
+    """A factory for a signing client: credentials are loaded only when it is called."""
+
+    def connect() -> BrokerClient:
+        identity = load_identity(profile)
+        region, region_source = resolve_region(
+            region_flag, api_url, os.environ, identity.profile_region
+        )
+        log.debug(
+            "signing as %s... (from %s) for %s, region %s (from %s)",
+            identity.credentials.access_key[:4],
+            identity.source,
+            api_url,
+            region,
+            region_source,
+        )
+
+        def signer(method: str, url: str, body: bytes | None, headers: Any) -> dict[str, str]:
+            return sign(method, url, body, headers, identity.credentials, region)
+
+        return BrokerClient(api_url, signer, region, user_agent=f"jit-cli/{version()}")
+
+    return connect
 
 
 def _client(args: argparse.Namespace) -> BrokerClient:
     """Resolve URL, credentials and region, in that order, into a signing client."""
-    api_url = resolve_api_url(args.api_url, os.environ)
-    identity = load_identity(args.aws_profile)
-    region, region_source = resolve_region(
-        args.region, api_url, os.environ, identity.profile_region
-    )
-    log.debug(
-        "signing as %s... (from %s) for %s, region %s (from %s)",
-        identity.credentials.access_key[:4],
-        identity.source,
-        api_url,
-        region,
-        region_source,
+    api_url = resolve_api_url(args.api_url, os.environ, args.env_name)
+    return _connect(api_url, signing_profile(args.aws_profile, os.environ), args.region)()
+
+
+def _wanted(args: argparse.Namespace) -> session.Wanted:
+    return session.Wanted(args.profile_name, args.reason, args.duration, args.ticket)
+
+
+def _session_entry(args: argparse.Namespace, profile: str | None) -> dict[str, Any]:
+    """Credentials for ``args.profile_name`` signed as ``profile`` (cache unless --no-cache)."""
+    api_url = resolve_api_url(args.api_url, os.environ, args.env_name)
+    environ = dict(os.environ)
+    cache_key = None
+    if not args.no_cache:
+        identity = cache.signing_identity(profile, environ)
+        cache_key = cache.key(api_url, identity, "profile", args.profile_name)
+    connect = _connect(api_url, profile, args.region)
+    return session.obtain(connect, _wanted(args), api_url, cache_key, environ)
+
+
+def _work_region(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    """The region for commands run with the credentials: --region, the usual variables,
+    else the API's own region, else us-east-1."""
+    api_url = environ.get("JIT_API_URL", "") if args.api_url is None else args.api_url
+    return (
+        args.region
+        or environ.get("AWS_REGION")
+        or environ.get("AWS_DEFAULT_REGION")
+        or region_from_url(api_url)
+        or "us-east-1"
     )
 
-    def signer(method: str, url: str, body: bytes | None, headers: Any) -> dict[str, str]:
-        return sign(method, url, body, headers, identity.credentials, region)
 
-    return BrokerClient(api_url, signer, region, user_agent=f"jit-cli/{version()}")
+def cmd_credential_process(args: argparse.Namespace) -> str:
+    # The caller's AWS_PROFILE names the JIT profile itself: signing with it would recurse.
+    for name in _CALLER_PROFILE_VARIABLES:
+        os.environ.pop(name, None)
+    entry = _session_entry(args, args.source_profile)
+    return cache.credential_process_json(entry)
+
+
+def _variables(entry: Mapping[str, Any]) -> dict[str, str]:
+    return credential_variables(entry["credentials"], cache.ends_at(dict(entry)))
+
+
+def cmd_env(args: argparse.Namespace) -> str:
+    entry = _session_entry(args, signing_profile(args.aws_profile, os.environ))
+    variables = _variables(entry)
+    if args.format == "json":
+        return cache.credential_process_json(entry)
+    if args.format == "ini":
+        return ini_section(args.section or f"jit-{args.profile_name}", variables)
+    if args.format == "fish":
+        return fish_exports(variables)
+    return sh_exports(variables)
+
+
+def child_environment(
+    environ: Mapping[str, str], entry: Mapping[str, Any], region: str
+) -> dict[str, str]:
+    """The environment of ``jit exec``'s command: credentials in, AWS_PROFILE out."""
+    child = {
+        name: value for name, value in environ.items() if name not in _CALLER_PROFILE_VARIABLES
+    }
+    child.update(_variables(entry))
+    child.update(
+        {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            _NESTING_VARIABLE: entry["grant"]["id"],
+        }
+    )
+    return child
+
+
+def cmd_exec(args: argparse.Namespace) -> str:
+    if os.environ.get(_NESTING_VARIABLE):
+        raise CliError(
+            f"already inside `jit exec` for grant {clean_text(os.environ[_NESTING_VARIABLE], 80)}: "
+            "nesting would mix two grants' credentials; exit that shell first",
+            code="nested_exec",
+            exit_code=ExitCode.NESTED,
+        )
+    if not args.command_argv:
+        raise CliError(
+            "nothing to run: jit exec PROFILE [--reason R] -- COMMAND [ARGS...]",
+            code="usage",
+            exit_code=ExitCode.USAGE,
+        )
+    entry = _session_entry(args, signing_profile(args.aws_profile, os.environ))
+    environment = child_environment(os.environ, entry, _work_region(args, os.environ))
+    program = args.command_argv[0]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(program, args.command_argv, environment)  # noqa: S606 (the user's command)
+    except FileNotFoundError:
+        raise CliError(
+            f"command not found: {clean_text(program, 200)}",
+            code="command_not_found",
+            exit_code=ExitCode.COMMAND_NOT_FOUND,
+        ) from None
+    except OSError as error:
+        raise CliError(
+            f"cannot run {clean_text(program, 200)}: {error.strerror}",
+            code="not_executable",
+            exit_code=ExitCode.NOT_EXECUTABLE,
+        ) from None
+    raise AssertionError("unreachable: execvpe returned")  # pragma: no cover
+
+
+def cmd_console(args: argparse.Namespace) -> str:
+    from jit_cli import console
+
+    endpoint = console.federation_url(os.environ)
+    entry = _session_entry(args, signing_profile(args.aws_profile, os.environ))
+    url = console.login_url(endpoint, console.signin_token(endpoint, entry["credentials"]))
+    if not args.open:
+        return url
+    import webbrowser
+
+    if not webbrowser.open(url):
+        return url
+    print("jit: opened the AWS console in your browser", file=sys.stderr)
+    return ""
+
+
+# ---------------------------------------------------------------- local commands
+
+
+def jit_executable() -> str:
+    """The absolute path of this ``jit`` (so credential_process does not depend on PATH)."""
+    import shutil
+
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0) == "jit" and os.path.isfile(argv0):
+        return os.path.abspath(argv0)
+    beside = os.path.join(os.path.dirname(sys.executable), "jit")
+    if os.path.isfile(beside):
+        return beside
+    return shutil.which("jit") or "jit"
+
+
+def cmd_configure(args: argparse.Namespace) -> str:
+    from jit_cli import awsconfig
+
+    name = awsconfig.check_profile_name(args.name or f"jit-{args.profile_name}")
+    source = args.source_profile or signing_profile(args.aws_profile, os.environ)
+    if source == name:
+        raise CliError(
+            f"the source profile {source!r} is the profile being written: it would call itself; "
+            "pass --source-profile with the profile you sign in with",
+            code="recursive_profile",
+            exit_code=ExitCode.USAGE,
+        )
+    api_url = resolve_api_url(args.api_url, os.environ, args.env_name)
+    words = [jit_executable(), "credential-process", args.profile_name, "--api-url", api_url]
+    if source:
+        words += ["--source-profile", awsconfig.check_profile_name(source)]
+    for flag, value in (("--reason", args.reason), ("--ticket", args.ticket)):
+        if value is not None:
+            words += [flag, awsconfig.single_line(flag, value)]
+    if args.duration is not None:
+        words += ["--duration", str(args.duration)]
+    values = {"credential_process": awsconfig.command_line(words)}
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        values["region"] = region
+    path = awsconfig.config_path(os.environ)
+    replaced = awsconfig.configure(path, name, values)
+    print(f"jit: try it: aws sts get-caller-identity --profile {name}", file=sys.stderr)
+    result = {
+        "aws_profile": name,
+        "config_file": path,
+        "replaced": replaced,
+        "signs_as": f"profile {source}" if source else "the default credential chain",
+        **values,
+    }
+    return _render(args, result)
+
+
+def cmd_cache(args: argparse.Namespace) -> str:
+    removed = cache.clear(dict(os.environ))
+    return _render(args, {"removed": removed, "directory": cache.directory(dict(os.environ))})
+
+
+def cmd_completion(args: argparse.Namespace) -> str:
+    from jit_cli import completion
+
+    return completion.script(args.shell, build_parser()).rstrip("\n")
 
 
 def _run_local(rest: list[str]) -> int:
@@ -268,31 +655,51 @@ def _configure_debug(enabled: bool) -> logging.Handler | None:
     return handler
 
 
+def _split_exec(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """``jit exec ... -- CMD ARGS``: the words before ``--`` and the command after it."""
+    words = list(argv)
+    if "exec" in words and "--" in words and words.index("exec") < words.index("--"):
+        cut = words.index("--")
+        return words[:cut], words[cut + 1 :]
+    return words, None
+
+
 def _parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
+    words, command_argv = _split_exec(argv)
+    args, rest = parser.parse_known_args(words)
+    if args.command == "exec":
+        args.command_argv = command_argv or []
+    elif command_argv is not None:
+        args, rest = parser.parse_known_args(argv)
     if rest and args.command != "local":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return args, rest
 
 
+def _execute(args: argparse.Namespace, rest: list[str]) -> tuple[int, str]:
+    if args.command == "local":
+        return _run_local(rest), ""
+    if args.run_local is not None:
+        return int(ExitCode.OK), args.run_local(args)
+    return int(ExitCode.OK), args.run(_client(args), args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one ``jit`` command; the exit code (see the module docstring)."""
+    """Run one ``jit`` command; the exit code (see :mod:`jit_cli.errors`)."""
     try:
         args, rest = _parse(sys.argv[1:] if argv is None else argv)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else int(ExitCode.USAGE)
     handler = _configure_debug(args.debug)
     try:
-        if args.command == "local":
-            return _run_local(rest)
-        output = args.run(_client(args), args)
+        code, text = _execute(args, rest)
     except CliError as error:
         print(error.render(), file=sys.stderr)
         return int(error.exit_code)
     except KeyboardInterrupt:
         print("jit: interrupted", file=sys.stderr)
-        return 130
+        return int(ExitCode.INTERRUPTED)
     except Exception as error:
         log.debug("unexpected error", exc_info=True)
         message = clean_text(f"unexpected {type(error).__name__}: {error}")
@@ -301,13 +708,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if handler is not None:
             log.removeHandler(handler)
-    print(output)
-    return int(ExitCode.OK)
+    if text:
+        print(text)
+    return code
 
 
 def entry() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point (the installed ``jit`` uses :func:`jit_cli.entry.entry`)."""
+    from jit_cli.entry import entry as fast_entry
+
+    fast_entry()
 
 
 if __name__ == "__main__":

@@ -40,12 +40,17 @@ class Identity:
     profile_region: str | None
 
 
-def resolve_api_url(flag: str | None, environ: Mapping[str, str]) -> str:
-    """The broker's base URL (without a trailing slash) from ``--api-url`` or JIT_API_URL."""
-    url = flag or environ.get("JIT_API_URL", "")
+def resolve_api_url(
+    flag: str | None, environ: Mapping[str, str], env_name: str | None = None
+) -> str:
+    """The broker's base URL (no trailing slash); precedence in :mod:`jit_cli.config`."""
+    from jit_cli import config
+
+    url = config.api_url(flag, env_name, environ)
     if not url:
         raise CliError(
-            "no broker URL: pass --api-url or set JIT_API_URL",
+            "no broker URL: pass --api-url or --env, set JIT_API_URL, or name a "
+            f"default_environment in {config.config_path(environ)}",
             code="missing_api_url",
             exit_code=ExitCode.USAGE,
         )
@@ -62,7 +67,7 @@ def resolve_api_url(flag: str | None, environ: Mapping[str, str]) -> str:
             code="invalid_api_url",
             exit_code=ExitCode.USAGE,
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise CliError(
             f"refusing plain http to {parts.hostname}: signed requests and credentials "
             "travel only over https (http is allowed for localhost)",
@@ -72,7 +77,7 @@ def resolve_api_url(flag: str | None, environ: Mapping[str, str]) -> str:
     return url.rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -112,8 +117,15 @@ def resolve_region(
     return DEFAULT_REGION, "default"
 
 
+def signing_profile(flag: str | None, environ: Mapping[str, str]) -> str | None:
+    """The AWS profile to sign with: ``--profile``, else AWS_PROFILE, else None (env keys,
+    then the rest of the standard chain). A named profile takes precedence over keys in the
+    environment (botocore drops its environment provider for an explicit profile)."""
+    return flag or environ.get("AWS_PROFILE") or None
+
+
 def load_identity(profile: str | None) -> Identity:
-    """Credentials from the standard chain (``profile``, else AWS_PROFILE, env, config...)."""
+    """Credentials from the standard chain (``profile``, else env keys, config files...)."""
     import botocore.exceptions
     import botocore.session
 

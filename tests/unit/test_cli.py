@@ -187,9 +187,8 @@ class FakeBroker:
                         (self.command, self.path),
                         Reply(404, {"error": {"code": "not_found", "message": "no such route"}}),
                     )
-                payload = (
-                    reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-                )
+                value = reply.body() if callable(reply.body) else reply.body
+                payload = value if isinstance(value, bytes) else json.dumps(value).encode()
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -229,6 +228,8 @@ def isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         empty.write_text("")
         monkeypatch.setenv(name, str(empty))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
 
 
 @pytest.fixture
@@ -522,6 +523,7 @@ def gateway_error(status: int, error_type: str, message: str, key: str = "messag
             6,
             "grant is revoked (grant_not_active)",
         ),
+        (broker_error(409, "replayed_request", "seen that nonce"), 6, "(replayed_request)"),
         (broker_error(429, "too_many_requests", "slow down"), 7, "slow down (too_many_requests)"),
         (broker_error(503, "ledger_unavailable", "try later"), 8, "try later (ledger_unavailable)"),
         (Reply(502, {"message": "Internal server error"}), 8, "Internal server error (http_502)"),
@@ -533,7 +535,7 @@ def gateway_error(status: int, error_type: str, message: str, key: str = "messag
                 "InvalidSignatureException",
                 "Signature expired: 20260101T000000Z is now earlier than 20260101T000500Z (20260101T001000Z - 5 min.)",
             ),
-            4,
+            9,
             "clock",
         ),
         (
@@ -542,7 +544,7 @@ def gateway_error(status: int, error_type: str, message: str, key: str = "messag
                 "InvalidSignatureException",
                 "Signature not yet current: 20260101T002000Z is still later than 20260101T001500Z (20260101T001000Z + 5 min.)",
             ),
-            4,
+            9,
             "clock",
         ),
         (
@@ -595,7 +597,8 @@ def gateway_error(status: int, error_type: str, message: str, key: str = "messag
         "400",
         "403-broker",
         "404",
-        "409",
+        "409-grant-ended",
+        "409-replayed",
         "429",
         "503",
         "502-gateway",
@@ -795,10 +798,8 @@ def test_missing_api_url_exits_2_before_looking_for_credentials(capsys, signer_e
 
     captured = capsys.readouterr()
     assert (code, captured.out) == (ExitCode.USAGE, "")
-    assert (
-        captured.err
-        == "jit: error: no broker URL: pass --api-url or set JIT_API_URL (missing_api_url)\n"
-    )
+    assert captured.err.startswith("jit: error: no broker URL: pass --api-url or --env, ")
+    assert captured.err.endswith("(missing_api_url)\n")
 
 
 def test_api_url_falls_back_to_jit_api_url(
@@ -938,7 +939,7 @@ def test_help_epilog_lists_every_exit_code(capsys) -> None:
 
     out = capsys.readouterr().out
     for code in ExitCode:
-        assert re.search(rf"^  {int(code)}  \S", out, re.MULTILINE), code
+        assert re.search(rf"^ +{int(code)}  \S", out, re.MULTILINE), code
 
 
 def test_help_and_argument_errors_do_not_import_botocore() -> None:

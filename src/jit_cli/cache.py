@@ -1,0 +1,280 @@
+"""The credential cache: one small JSON file per (API URL, signing identity, JIT profile).
+
+This module imports only the standard library (and only cheap parts of it at import time):
+it is the whole cache-hit path of ``jit credential-process``, which must cost little more
+than starting Python. botocore, boto3 and pydantic are never imported here.
+
+Where: ``$XDG_CACHE_HOME/jit`` (an absolute path) or ``~/.cache/jit``; the directory is
+created 0700 and each file 0600, written to a temporary file in the same directory and
+moved into place with ``os.replace`` (a reader sees the old file or the new one, never half).
+
+The key is the SHA-256 of (format version, API URL, signing identity, kind, name). The
+signing identity is derived *without* asking botocore who we are, from what decides it:
+
+* a named profile (``--source-profile`` recorded by ``jit configure``, ``--profile``,
+  AWS_PROFILE): ``profile:NAME`` plus a fingerprint (inode, size, mtime) of the AWS config
+  and credentials files, so editing what the profile resolves to starts a new cache entry;
+* else keys in the environment: ``env:AWS_ACCESS_KEY_ID`` (the key id names the identity);
+* else the default chain: ``default`` plus the same file fingerprint (instance or container
+  roles are fixed per machine).
+
+What it cannot see: a different person signed in behind the *same* profile and unchanged
+files (e.g. ``aws sso login`` into another account of an SSO profile whose config names no
+account). Run ``jit cache clear`` (or pass ``--no-cache``) after such a switch.
+
+A file is used only if it is a regular file owned by this user with no group/other
+permission bits, in a directory owned by this user, parses as JSON, has this format version
+and this exact key, and holds well-formed credentials. Anything else is a miss (and is
+overwritten on the next write). A hit needs more than :data:`REFRESH_MARGIN` seconds left
+before the session *or* the grant ends, whichever is first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+
+try:  # the builtin module: hashlib would load OpenSSL, a few ms on every hit
+    from _sha2 import sha256
+except ImportError:  # pragma: no cover - other Python builds
+    from hashlib import sha256
+
+Environ = dict[str, str] | os._Environ[str]
+
+VERSION = 1
+REFRESH_MARGIN = 300
+CREDENTIAL_FIELDS = ("access_key_id", "secret_access_key", "session_token")
+CLOCK_OFFSET_VARIABLE = "JIT_CLOCK_OFFSET"
+_AWS_FILES = (
+    ("AWS_CONFIG_FILE", "~/.aws/config"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+)
+
+
+def now(environ: Environ | None = None) -> float:
+    """Epoch seconds; JIT_CLOCK_OFFSET (seconds, tests only) shifts the CLI's clock."""
+    offset = (os.environ if environ is None else environ).get(CLOCK_OFFSET_VARIABLE, "")
+    try:
+        return time.time() + float(offset or 0)
+    except ValueError:
+        return time.time()
+
+
+def directory(environ: Environ) -> str:
+    """``$XDG_CACHE_HOME/jit`` when that is an absolute path, else ``~/.cache/jit``."""
+    base = environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "jit")
+
+
+def _fingerprint(environ: Environ) -> str:
+    parts = []
+    for variable, default in _AWS_FILES:
+        path = os.path.expanduser(environ.get(variable) or default)
+        try:
+            info = os.stat(path)
+        except OSError:
+            parts.append("-")
+            continue
+        parts.append(f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}")
+    return ",".join(parts)
+
+
+def signing_identity(profile: str | None, environ: Environ) -> str:
+    """What decides the signing identity (see the module docstring), as one string."""
+    if profile:
+        return f"profile:{profile}|{_fingerprint(environ)}"
+    access_key = environ.get("AWS_ACCESS_KEY_ID", "")
+    if access_key:
+        return f"env:{access_key}"
+    return f"default|{_fingerprint(environ)}"
+
+
+def key(api_url: str, identity: str, kind: str, name: str) -> str:
+    """The cache key: hex SHA-256 of the version, URL, identity, kind and name."""
+    material = json.dumps([VERSION, api_url.rstrip("/"), identity, kind, name])
+    return sha256(material.encode()).hexdigest()
+
+
+def path_for(cache_key: str, environ: Environ) -> str:
+    return os.path.join(directory(environ), cache_key + ".json")
+
+
+def _private_to_me(info: os.stat_result) -> bool:
+    return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+
+
+def _read_bytes(path: str) -> bytes | None:
+    """The file's bytes if it and its directory are ours and private; else None."""
+    try:
+        if os.stat(os.path.dirname(path)).st_uid != os.getuid():
+            return None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or not _private_to_me(info):
+            return None
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _well_formed(entry: object, cache_key: str) -> bool:
+    if not isinstance(entry, dict) or entry.get("version") != VERSION:
+        return False
+    if entry.get("key") != cache_key:
+        return False
+    creds, grant = entry.get("credentials"), entry.get("grant")
+    if not isinstance(creds, dict) or not isinstance(grant, dict):
+        return False
+    if not all(isinstance(creds.get(f), str) and creds[f] for f in CREDENTIAL_FIELDS):
+        return False
+    if not isinstance(grant.get("id"), str):
+        return False
+    return all(_is_int(value) for value in (creds.get("expiration"), grant.get("expires_at")))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def read(cache_key: str, environ: Environ) -> dict | None:
+    """The entry under ``cache_key`` if present and trustworthy (any age); else None."""
+    data = _read_bytes(path_for(cache_key, environ))
+    if data is None:
+        return None
+    try:
+        entry = json.loads(data)
+    except ValueError:
+        return None
+    return entry if _well_formed(entry, cache_key) else None
+
+
+def ends_at(entry: dict) -> int:
+    """When the cached credentials stop working: the session's or the grant's end."""
+    return min(int(entry["credentials"]["expiration"]), int(entry["grant"]["expires_at"]))
+
+
+def is_fresh(entry: dict, at: float) -> bool:
+    """More than REFRESH_MARGIN seconds left: use it without asking the broker."""
+    return ends_at(entry) - at > REFRESH_MARGIN
+
+
+def iso_utc(epoch_seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
+
+
+def credential_process_json(entry: dict) -> str:
+    """The credential_process document; Expiration is when the credentials stop working."""
+    creds = entry["credentials"]
+    document = {
+        "Version": 1,
+        "AccessKeyId": creds["access_key_id"],
+        "SecretAccessKey": creds["secret_access_key"],
+        "SessionToken": creds["session_token"],
+        "Expiration": iso_utc(ends_at(entry)),
+    }
+    return json.dumps(document, indent=2)
+
+
+def _ensure_directory(environ: Environ) -> str:
+    folder = directory(environ)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    info = os.stat(folder)
+    if info.st_uid != os.getuid():
+        raise PermissionError(f"cache directory {folder} belongs to another user")
+    if info.st_mode & 0o077:
+        os.chmod(folder, 0o700)
+    return folder
+
+
+def write(cache_key: str, entry: dict, environ: Environ) -> None:
+    """Store ``entry`` under ``cache_key``: 0600 temporary file, fsync, os.replace."""
+    import tempfile
+
+    folder = _ensure_directory(environ)
+    document = {**entry, "version": VERSION, "key": cache_key}
+    fd, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path_for(cache_key, environ))
+    except BaseException:
+        with _ignored_os_error():
+            os.unlink(temporary)
+        raise
+
+
+class _ignored_os_error:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> bool:
+        return isinstance(value, OSError)
+
+
+class Lock:
+    """An exclusive ``flock`` on ``<key>.lock``: one process fetches, the others then hit."""
+
+    def __init__(self, cache_key: str, environ: Environ) -> None:
+        self._path = os.path.join(_ensure_directory(environ), cache_key + ".lock")
+        self._fd = -1
+
+    def __enter__(self) -> Lock:
+        import fcntl
+
+        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._fd)  # closing releases the lock
+
+
+def clear(environ: Environ) -> int:
+    """Remove every cache entry (and lock file); the number of entries removed."""
+    folder = directory(environ)
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for name in names:
+        if name.endswith((".json", ".lock")):
+            with _ignored_os_error():
+                os.unlink(os.path.join(folder, name))
+                removed += name.endswith(".json") and not name.startswith(".tmp-")
+    return removed
+
+
+def forget_grant(grant_id: str, environ: Environ) -> int:
+    """Remove the entries that hold sessions of ``grant_id`` (after a revoke)."""
+    folder = directory(environ)
+    try:
+        names = [name for name in os.listdir(folder) if name.endswith(".json")]
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for name in names:
+        data = _read_bytes(os.path.join(folder, name))
+        try:
+            entry = json.loads(data) if data else None
+        except ValueError:
+            entry = None
+        if isinstance(entry, dict) and (entry.get("grant") or {}).get("id") == grant_id:
+            with _ignored_os_error():
+                os.unlink(os.path.join(folder, name))
+                removed += 1
+    return removed
