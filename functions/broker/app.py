@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jit_broker.errors import BrokerError
 from jit_broker.identity import Caller, caller_from_context
+from jit_broker.models.audit import AuditRequest, AuditResponse
 from jit_broker.models.input import GrantRequest, RevokeRequest, SessionRequest
 from jit_broker.models.output import (
     GrantList,
@@ -26,7 +27,7 @@ from jit_broker.models.output import (
     WhoAmI,
 )
 from jit_broker.observability import logger, metrics, tracer
-from jit_broker.runtime import broker
+from jit_broker.runtime import audit_gate, broker
 
 app = APIGatewayRestResolver(enable_validation=True)
 NO_STORE = {"Cache-Control": "no-store"}
@@ -138,6 +139,19 @@ def revoke(grant_id: GrantId, body: Annotated[RevokeRequest, Body()]) -> Respons
     metrics.add_metric(name="GrantsRevoked", unit=MetricUnit.Count, value=1)
     logger.info("grant revoked", extra={"grant_id": grant_id, "reason": body.reason})
     return _json(200, GrantResponse(grant=GrantView.of(grant)))
+
+
+@app.post("/v1/audit")
+def audit(body: Annotated[AuditRequest, Body()]) -> Response[AuditResponse]:
+    """Administrators only. In AWS the broker invokes the cleanup function (it holds only
+    lambda:InvokeFunction on it, none of the auditor's IAM rights); see runtime.audit_gate."""
+    caller = _caller()
+    report = audit_gate().run(caller, body)
+    logger.info(
+        "audit run on request",
+        extra={"requester": caller.requester_id, "dry_run": body.dry_run, "at": body.at},
+    )
+    return _json(200, AuditResponse(report=report))
 
 
 @app.get("/v1/openapi.json")

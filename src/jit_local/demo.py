@@ -182,6 +182,80 @@ def scenario(env: dict[str, str]) -> None:
     again = jit(env, "creds", grant_id)
     expect(again.returncode == 6 and again.stdout == "", "no further sessions for a revoked grant")
 
+    auditor_removes_expired_role(env, admin_iam)
+
+
+def cli_has_audit(env: dict[str, str]) -> bool:
+    done = subprocess.run(
+        [*JIT, "audit", "--help"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    return done.returncode == 0
+
+
+def signed_audit(env: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
+    """POST /v1/audit signed with the administrator's keys (what `jit audit` sends)."""
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    print(f"   $ POST /v1/audit {json.dumps(body)}    {DIM}# as JITAdmin (signed){RESET}")
+    data = json.dumps(body).encode()
+    request = AWSRequest(
+        method="POST",
+        url=f"{env['JIT_API_URL']}/v1/audit",
+        data=data,
+        headers={"content-type": "application/json"},
+    )
+    keys = Credentials(env["JIT_ADMIN_ACCESS_KEY_ID"], env["JIT_ADMIN_SECRET_ACCESS_KEY"])
+    SigV4Auth(keys, "execute-api", env["AWS_REGION"]).add_auth(request)
+    sent = urllib.request.Request(  # noqa: S310 (the local stack on 127.0.0.1)
+        request.url, data=data, headers=dict(request.headers.items()), method="POST"
+    )
+    try:
+        with urllib.request.urlopen(sent, timeout=60) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def auditor_removes_expired_role(env: dict[str, str], admin_iam: Any) -> None:
+    step(7, "The auditor removes a grant's role once no session of it can be alive")
+    requested = jit(
+        env, "request", "s3-read", "--reason", "Check the export once more", "--duration", "15m"
+    )
+    expect(requested.returncode == 0, "a new grant of s3-read (15 minutes)")
+    grant = json.loads(requested.stdout)
+    role = f"jit-{grant['id']}"
+    roles = [r["RoleName"] for r in admin_iam.list_roles(PathPrefix="/jit/")["Roles"]]
+    expect(role in roles, f"its role {role} exists under /jit/")
+    # expiry + the longest session (3600 s) + clock skew (300 s): the first second it may go
+    at = int(grant["expires_at"]) + 3600 + 300 + 1
+    admin = {
+        **env,
+        "AWS_ACCESS_KEY_ID": env["JIT_ADMIN_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": env["JIT_ADMIN_SECRET_ACCESS_KEY"],
+    }
+    if cli_has_audit(env):
+        done = jit(admin, "audit", "--at", str(at), who="JITAdmin")
+        ok = done.returncode == 0
+        answer = json.loads(done.stdout) if ok else {}
+        report = answer.get("report", answer)
+    else:
+        status, answer = signed_audit(env, {"at": at})
+        ok = status == 200
+        report = answer.get("report", {}) if ok else {}
+        show(json.dumps({k: report.get(k) for k in ("now", "expired", "removed", "cleaned")}))
+    expect(
+        ok and role in report.get("removed", []) and grant["id"] in report.get("cleaned", []),
+        "the audit, evaluated as of expiry + session + skew + 1 s, removed the role and "
+        "marked the grant cleaned",
+    )
+    roles = [r["RoleName"] for r in admin_iam.list_roles(PathPrefix="/jit/")["Roles"]]
+    expect(role not in roles, f"{role} is gone from IAM")
+
 
 def main() -> int:
     print(f"{BOLD}JIT access broker — the everyday scenario on the embedded local stack{RESET}")

@@ -939,6 +939,28 @@ def _describe_dynamodb(action: str, body: Mapping[str, Any], region: str, accoun
     return _Request(checks or [_Check(f"dynamodb:{action}", "*")], context)
 
 
+def _describe_events(action: str, body: Mapping[str, Any], region: str, account: str) -> _Request:
+    """EventBridge authorizes PutEvents on each entry's event bus (moto says ``*``)."""
+    if action != "PutEvents":
+        return _Request([_Check(f"events:{action}", "*")], {})
+    partition = get_partition(region)
+    buses = {
+        str(entry.get("EventBusName") or "default")
+        for entry in _listed(body.get("Entries"))
+        if isinstance(entry, dict)
+    } or {"default"}
+    checks = [
+        _Check(
+            "events:PutEvents",
+            bus
+            if bus.startswith("arn:")
+            else f"arn:{partition}:events:{region}:{account}:event-bus/{bus}",
+        )
+        for bus in sorted(buses)
+    ]
+    return _Request(checks, {})
+
+
 def _json_body(request: IAMRequestBase) -> dict[str, Any]:
     try:
         body = json.loads(request._body or b"{}")
@@ -961,6 +983,8 @@ def _describe_request(
         described = _describe_iam(action, params, request.backend, account, partition)
     elif service == "dynamodb":
         described = _describe_dynamodb(action, _json_body(request), request._region, account)
+    elif service == "events":
+        described = _describe_events(action, _json_body(request), request._region, account)
     else:
         described = _Request([_Check(request._action, moto_resource)], {})
     described.context = _base_context(caller, request._region, now) | described.context

@@ -14,7 +14,11 @@ REGION = "us-east-1"
 TABLE_NAME = "jit-grants"
 BOUNDARY_NAME = "jit-role-boundary"
 BROKER_ROLE_NAME = "jit-broker-role"
-OWNER_TAG = "jit-broker-local"
+CLEANUP_ROLE_NAME = "jit-cleanup-role"
+OWNER_TAG = "jit-broker-local"  # the local "stack name"
+AUDIT_FUNCTION = f"{OWNER_TAG}-auditor"
+AUDIT_BUS = f"{OWNER_TAG}-audit"
+DEAD_LETTER_QUEUE = f"{OWNER_TAG}-auditor-dlq"
 POLICY_PARAMETER = "/jit-broker/access-policy"
 
 
@@ -139,6 +143,90 @@ def broker_role_statements(
             "Action": ["ssm:GetParameter"],
             "Resource": f"arn:aws:ssm:{region}:{account}:parameter{parameter}",
         },
+        {
+            "Sid": "InvokeAuditor",
+            "Effect": "Allow",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": f"arn:aws:lambda:{region}:{account}:function:{AUDIT_FUNCTION}",
+        },
+    ]
+
+
+def cleanup_role_statements(
+    *, account: str, region: str, table_name: str, parameter: str
+) -> list[dict[str, Any]]:
+    """The auditor's least privilege (template.yaml's CleanupRole inline policy)."""
+    jit_roles = f"arn:aws:iam::{account}:role/jit/*"
+    table = f"arn:aws:dynamodb:{region}:{account}:table/{table_name}"
+    return [
+        {"Sid": "ListRoles", "Effect": "Allow", "Action": ["iam:ListRoles"], "Resource": "*"},
+        {
+            "Sid": "ReadJitRoles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:GetRole",
+                "iam:ListRoleTags",
+                "iam:ListRolePolicies",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+            ],
+            "Resource": jit_roles,
+        },
+        {
+            "Sid": "TearDownJitRoles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:PutRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:DeleteRole",
+            ],
+            "Resource": jit_roles,
+        },
+        {
+            "Sid": "LeaveJitInstanceProfiles",
+            "Effect": "Allow",
+            "Action": ["iam:RemoveRoleFromInstanceProfile"],
+            "Resource": f"arn:aws:iam::{account}:instance-profile/jit/*",
+        },
+        {
+            "Sid": "NeverTouchPoliciesOrBoundaries",
+            "Effect": "Deny",
+            "Action": [
+                "iam:DeletePolicy",
+                "iam:DeletePolicyVersion",
+                "iam:CreatePolicyVersion",
+                "iam:SetDefaultPolicyVersion",
+                "iam:DeleteRolePermissionsBoundary",
+                "iam:PutRolePermissionsBoundary",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "Ledger",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+            "Resource": [table, f"{table}/index/*"],
+        },
+        {
+            "Sid": "AccessPolicy",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter"],
+            "Resource": f"arn:aws:ssm:{region}:{account}:parameter{parameter}",
+        },
+        {
+            "Sid": "AuditEvents",
+            "Effect": "Allow",
+            "Action": ["events:PutEvents"],
+            "Resource": f"arn:aws:events:{region}:{account}:event-bus/{AUDIT_BUS}",
+        },
+        {
+            "Sid": "DeadLetters",
+            "Effect": "Allow",
+            "Action": ["sqs:SendMessage"],
+            "Resource": f"arn:aws:sqs:{region}:{account}:{DEAD_LETTER_QUEUE}",
+        },
     ]
 
 
@@ -149,6 +237,22 @@ class Seeded:
     table_name: str
     boundary_arn: str
     broker_role_arn: str
+    cleanup_role_arn: str = ""
+
+    def cleanup_env(self, policy_file: str, *, event_bus: bool = True) -> dict[str, str]:
+        """The environment the cleanup function gets from template.yaml, for this stack."""
+        env = {
+            "JIT_TABLE_NAME": self.table_name,
+            "JIT_BOUNDARY_POLICY_ARN": self.boundary_arn,
+            "JIT_BROKER_ROLE_ARN": self.broker_role_arn,
+            "JIT_OWNER_TAG": OWNER_TAG,
+            "JIT_ROLE_PATH": "/jit/",
+            "JIT_POLICY_FILE": policy_file,
+            "JIT_DRIFT_QUARANTINE": "false",
+        }
+        if event_bus:
+            env["JIT_AUDIT_EVENT_BUS"] = AUDIT_BUS
+        return env
 
     def broker_env(self, policy_file: str) -> dict[str, str]:
         """The environment the broker function gets from template.yaml, for this stack."""
@@ -162,9 +266,12 @@ class Seeded:
         }
 
 
-def seed_broker_resources(iam: Any, dynamodb: Any, *, region: str = REGION) -> Seeded:
-    """Table, boundary policy and broker role (trusted by a local 'lambda' principal: the
-    account, so the local stack can assume it with its administrator)."""
+def seed_broker_resources(
+    iam: Any, dynamodb: Any, *, region: str = REGION, events: Any = None
+) -> Seeded:
+    """Table, boundary policy, the broker's and the auditor's roles (trusted by a local
+    'lambda' principal: the account, so the local stack can assume them with its
+    administrator) and, given an EventBridge client, the auditor's event bus."""
     account = ACCOUNT_ID
     dynamodb.create_table(**table_definition())
     table_arn = f"arn:aws:dynamodb:{region}:{account}:table/{TABLE_NAME}"
@@ -200,4 +307,24 @@ def seed_broker_resources(iam: Any, dynamodb: Any, *, region: str = REGION) -> S
             }
         ),
     )
-    return Seeded(account, region, TABLE_NAME, boundary, role_arn)
+    cleanup_arn = iam.create_role(
+        RoleName=CLEANUP_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=CLEANUP_ROLE_NAME,
+        PolicyName="auditor",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": cleanup_role_statements(
+                    account=account,
+                    region=region,
+                    table_name=TABLE_NAME,
+                    parameter=POLICY_PARAMETER,
+                ),
+            }
+        ),
+    )
+    if events is not None:
+        events.create_event_bus(Name=AUDIT_BUS)
+    return Seeded(account, region, TABLE_NAME, boundary, role_arn, cleanup_arn)

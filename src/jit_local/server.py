@@ -57,12 +57,18 @@ class LocalStack:
     policy_file: Path = EXAMPLE_POLICY
     region: str = seed.REGION
     clock: Callable[[], float] = time.time  # the broker's and the embedded IAM's "now"
+    # The auditor runs on a timer every this many seconds (0: only on POST /v1/audit).
+    audit_interval: float = 30.0
     keys: dict[str, tuple[str, str]] = field(default_factory=dict)
     api_url: str = ""
     aws_url: str = ""
     _moto: Any = None
     _gateway: Any = None
     _saved: dict[str, Any] = field(default_factory=dict)
+    auditor: Any = None
+    _audit_lock: threading.Lock = field(default_factory=threading.Lock)
+    _audit_stop: threading.Event = field(default_factory=threading.Event)
+    _audit_thread: threading.Thread | None = None
 
     def start(self) -> LocalStack:
         from moto import settings as moto_settings
@@ -92,6 +98,10 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop the gateway and moto, and put back what start() changed in this process."""
+        self._audit_stop.set()
+        if self._audit_thread is not None:
+            self._audit_thread.join(timeout=30)
+            self._audit_thread = None
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None
@@ -106,6 +116,7 @@ class LocalStack:
             from jit_local import iam_eval
 
             runtime.set_broker(None)
+            runtime.set_audit_gate(None)
             iam_eval.uninstall()
             iam_eval.set_clock(time.time)
             moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = self._saved["no_auth"]
@@ -138,7 +149,9 @@ class LocalStack:
 
     def _seed(self) -> seed.Seeded:
         iam, dynamodb, s3 = self.client("iam"), self.client("dynamodb"), self.client("s3")
-        seeded = seed.seed_broker_resources(iam, dynamodb, region=self.region)
+        seeded = seed.seed_broker_resources(
+            iam, dynamodb, region=self.region, events=self.client("events")
+        )
         for name in (*USERS, ADMIN):
             iam.create_user(UserName=name)
             key = iam.create_access_key(UserName=name)["AccessKey"]
@@ -162,6 +175,9 @@ class LocalStack:
         from botocore.session import get_session
 
         from jit_broker import runtime
+        from jit_broker.adapters.policy_source import load_policy
+        from jit_broker.cleanup import AuditGate
+        from jit_broker.settings import Settings
         from jit_local.credentials import moto_key_lookup
         from jit_local.gateway import LocalGateway
 
@@ -170,40 +186,58 @@ class LocalStack:
         os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "JitBroker")
         os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no CloudWatch here
+        # Only here may POST /v1/audit evaluate "as of" another time (jit audit --at).
+        os.environ["JIT_ALLOW_CLOCK_OVERRIDE"] = "true"
         admin_sts = self.client("sts", self.keys[ADMIN])
 
-        def broker_role_credentials() -> dict[str, str]:
-            c = admin_sts.assume_role(
-                RoleArn=seeded.broker_role_arn,
-                RoleSessionName="jit-broker-local",
-                DurationSeconds=3600,
-            )["Credentials"]
-            return {
-                "access_key": c["AccessKeyId"],
-                "secret_key": c["SecretAccessKey"],
-                "token": c["SessionToken"],
-                "expiry_time": c["Expiration"].isoformat(),
-            }
+        def role_session(role_arn: str, session_name: str) -> Any:
+            """A boto3 session as ``role_arn`` (as in Lambda), refreshed before expiry."""
 
-        # The broker runs as its role, as in Lambda; its session is refreshed before expiry.
-        first = broker_role_credentials()
-        credentials = RefreshableCredentials(
-            first["access_key"],
-            first["secret_key"],
-            first["token"],
-            datetime.fromisoformat(first["expiry_time"]).replace(tzinfo=UTC),
-            broker_role_credentials,
-            "assume-role",
-            # botocore decides when to refresh by this clock: the stack's, so a shifted clock
-            # refreshes the broker's session just as the embedded IAM expires it.
-            time_fetcher=lambda: datetime.fromtimestamp(self.clock(), UTC),
-        )
-        botocore_session = get_session()
-        botocore_session._credentials = credentials
-        botocore_session.set_config_variable("region", self.region)
-        session = boto3.session.Session(botocore_session=botocore_session)
+            def fetch() -> dict[str, str]:
+                c = admin_sts.assume_role(
+                    RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=3600
+                )["Credentials"]
+                return {
+                    "access_key": c["AccessKeyId"],
+                    "secret_key": c["SecretAccessKey"],
+                    "token": c["SessionToken"],
+                    "expiry_time": c["Expiration"].isoformat(),
+                }
+
+            first = fetch()
+            credentials = RefreshableCredentials(
+                first["access_key"],
+                first["secret_key"],
+                first["token"],
+                datetime.fromisoformat(first["expiry_time"]).replace(tzinfo=UTC),
+                fetch,
+                "assume-role",
+                # botocore decides when to refresh by this clock: the stack's, so a shifted
+                # clock refreshes the session just as the embedded IAM expires it.
+                time_fetcher=lambda: datetime.fromtimestamp(self.clock(), UTC),
+            )
+            botocore_session = get_session()
+            botocore_session._credentials = credentials
+            botocore_session.set_config_variable("region", self.region)
+            return boto3.session.Session(botocore_session=botocore_session)
+
         os.environ["AWS_ENDPOINT_URL"] = self.aws_url
+        session = role_session(seeded.broker_role_arn, "jit-broker-local")
         runtime.set_broker(runtime.build_broker(session, clock=self.clock))
+        # The auditor runs in this process as the cleanup role (template.yaml's CleanupRole);
+        # POST /v1/audit reaches it directly instead of through lambda:InvokeFunction.
+        self.auditor = runtime.build_auditor(
+            role_session(seeded.cleanup_role_arn, "jit-auditor-local"),
+            clock=self.clock,
+            env=seeded.cleanup_env(str(self.policy_file)) | {"JIT_ALLOW_CLOCK_OVERRIDE": "true"},
+        )
+        runtime.set_audit_gate(
+            AuditGate(
+                settings=Settings.from_env(),
+                policy=lambda: load_policy(path=str(self.policy_file)),
+                runner=self._run_audit,
+            )
+        )
         handler = _load_handler()
         _logs_to_stderr()
         self._gateway = LocalGateway(
@@ -213,6 +247,27 @@ class LocalStack:
             port=self.port,  # signatures are checked against real time: clients sign with it
         ).start()
         self.api_url = self._gateway.url
+        if self.audit_interval > 0:
+            self._audit_thread = threading.Thread(
+                target=self._audit_timer, name="jit-auditor", daemon=True
+            )
+            self._audit_thread.start()
+
+    # --- the auditor -------------------------------------------------------------------
+    def _run_audit(self, request: Any, requested_by: str = "timer") -> Any:
+        """One audit run (never two at once), as of the stack clock or ``request.at``."""
+        del requested_by
+        with self._audit_lock:
+            return self.auditor.run(dry_run=request.dry_run, at=request.at, budget_ms=15_000)
+
+    def _audit_timer(self) -> None:
+        from jit_broker.models.audit import AuditRequest
+
+        while not self._audit_stop.wait(self.audit_interval):
+            try:
+                self._run_audit(AuditRequest())
+            except Exception as exc:  # a failed run is logged; the next one tries again
+                print(f"jit local: audit run failed: {exc!r}", file=sys.stderr)
 
     # --- for scripts -------------------------------------------------------------------
     def exports(self) -> dict[str, str]:
@@ -306,7 +361,16 @@ def main(argv: list[str] | None = None) -> int:
         default=EXAMPLE_POLICY,
         help="access policy file (default: the shipped example)",
     )
+    parser.add_argument(
+        "--audit-interval",
+        type=float,
+        default=float(os.environ.get("JIT_LOCAL_AUDIT_INTERVAL", "30")),
+        help="run the auditor every this many seconds (default 30, or "
+        "JIT_LOCAL_AUDIT_INTERVAL; 0 = only on POST /v1/audit)",
+    )
     args = parser.parse_args(argv)
+    if args.audit_interval < 0:
+        parser.error("--audit-interval must be 0 or more")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be 0..65535")
     if not args.policy.is_file():
@@ -324,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stack = LocalStack(port=args.port, policy_file=args.policy.resolve())
+    stack = LocalStack(
+        port=args.port, policy_file=args.policy.resolve(), audit_interval=args.audit_interval
+    )
     try:
         stack.start()
     except OSError as exc:

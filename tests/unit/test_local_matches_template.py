@@ -8,10 +8,14 @@ from typing import Any
 
 from jit_local.seed import (
     ACCOUNT_ID,
+    AUDIT_BUS,
+    DEAD_LETTER_QUEUE,
+    OWNER_TAG,
     POLICY_PARAMETER,
     REGION,
     TABLE_NAME,
     broker_role_statements,
+    cleanup_role_statements,
 )
 from tests.unit.test_template import load_template
 
@@ -22,6 +26,12 @@ SUBSTITUTIONS = {
     "AWS::Region": REGION,
     "AccessPolicyParameterName": POLICY_PARAMETER,
     "GrantTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{TABLE_NAME}",
+    "AWS::StackName": OWNER_TAG,  # the local stack's owner tag is its "stack name"
+}
+KNOWN_ATTRIBUTES = {
+    ("GrantTable", "Arn"): SUBSTITUTIONS["GrantTable.Arn"],
+    ("AuditEventBus", "Arn"): f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{AUDIT_BUS}",
+    ("AuditorDeadLetterQueue", "Arn"): f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{DEAD_LETTER_QUEUE}",
 }
 
 
@@ -33,8 +43,10 @@ def resolve(value: Any) -> Any:
             return re.sub(r"\$\{([^}]+)\}", lambda m: SUBSTITUTIONS[m.group(1)], arg)
         if tag in ("Ref", "!Ref") and arg == "JitRoleBoundary":
             return BOUNDARY
-        if tag in ("Fn::GetAtt", "!GetAtt") and arg in ("GrantTable.Arn", ["GrantTable", "Arn"]):
-            return SUBSTITUTIONS["GrantTable.Arn"]
+        if tag in ("Fn::GetAtt", "!GetAtt"):
+            key = tuple(arg.split(".", 1)) if isinstance(arg, str) else tuple(arg)
+            if key in KNOWN_ATTRIBUTES:
+                return KNOWN_ATTRIBUTES[key]
     if isinstance(value, dict):
         return {k: resolve(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -70,6 +82,27 @@ def test_local_broker_role_has_exactly_the_templates_statements() -> None:
     assert normalized(local) == normalized(document["Statement"])
 
 
+def test_local_cleanup_role_has_exactly_the_templates_statements() -> None:
+    template = load_template()
+    policies = template["Resources"]["CleanupRole"]["Properties"]["Policies"]
+    (document,) = [p["PolicyDocument"] for p in policies]
+    local = cleanup_role_statements(
+        account=ACCOUNT_ID, region=REGION, table_name=TABLE_NAME, parameter=POLICY_PARAMETER
+    )
+    assert normalized(local) == normalized(document["Statement"])
+
+
+def test_local_cleanup_env_names_are_the_templates() -> None:
+    from jit_local.seed import Seeded
+
+    template = load_template()
+    env = template["Resources"]["CleanupFunction"]["Properties"]["Environment"]["Variables"]
+    local = Seeded(ACCOUNT_ID, REGION, TABLE_NAME, BOUNDARY, "arn:aws:iam::123456789012:role/x")
+    names = set(local.cleanup_env("p"))
+    # the template reads the policy from SSM, the local stack from a file
+    assert set(env) - {"JIT_POLICY_PARAMETER"} == names - {"JIT_POLICY_FILE"}
+
+
 def test_local_broker_env_names_are_the_templates() -> None:
     from jit_local.seed import Seeded
 
@@ -80,6 +113,9 @@ def test_local_broker_env_names_are_the_templates() -> None:
     ).broker_env("p")
     template_names = {k for k in env if k.startswith("JIT_")}
     # the template reads the policy from SSM, the local stack from a file
-    assert template_names - {"JIT_POLICY_PARAMETER", "JIT_MAX_ROLES"} == set(local) - {
-        "JIT_POLICY_FILE"
-    }
+    # JIT_AUDIT_FUNCTION: locally the broker runs the auditor in-process (jit_local.server)
+    assert template_names - {
+        "JIT_POLICY_PARAMETER",
+        "JIT_MAX_ROLES",
+        "JIT_AUDIT_FUNCTION",
+    } == set(local) - {"JIT_POLICY_FILE"}

@@ -587,6 +587,7 @@ def test_generated_lambda_permission_is_pinned_to_the_jit_api_by_source_arn(tran
         r["Properties"]
         for r in translated["Resources"].values()
         if r["Type"] == "AWS::Lambda::Permission"
+        and r["Properties"]["FunctionName"] != {"Ref": "CleanupFunction"}
     ]
     assert permissions
     for permission in permissions:
@@ -609,3 +610,20 @@ def test_generated_api_methods_all_require_sigv4_and_no_caller_credentials(trans
     for path, method, operation in methods:
         assert operation["security"] == [{"AWS_IAM": []}], (path, method)
         assert "credentials" not in operation["x-amazon-apigateway-integration"], (path, method)
+
+
+def test_generated_auditor_permission_admits_only_its_schedule_rule(translated):
+    # The auditor is invoked only by its EventBridge rule (and the broker's role, by IAM).
+    resources = translated["Resources"]
+    permissions = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Permission"
+        and r["Properties"]["FunctionName"] == {"Ref": "CleanupFunction"}
+    ]
+    rules = {k: r for k, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
+    assert len(permissions) == 1 and len(rules) == 1
+    [(rule_name, rule)] = rules.items()
+    assert permissions[0]["Principal"] == "events.amazonaws.com"
+    assert permissions[0]["SourceArn"] == {"Fn::GetAtt": [rule_name, "Arn"]}
+    assert rule["Properties"]["ScheduleExpression"] == {"Ref": "AuditSchedule"}

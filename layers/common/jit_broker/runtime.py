@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jit_broker.grants import Broker
+
+if TYPE_CHECKING:  # the auditor loads on first use, not on the broker's import path
+    from jit_broker.cleanup import AuditGate, Auditor, AuditRunner
 
 _broker: Broker | None = None
 
@@ -51,4 +54,105 @@ def build_broker(session: Any = None, clock: Callable[[], float] | None = None) 
             session.client("sts", config=config),
             retry_budget_seconds=settings.assume_retry_budget_seconds,
         ),
+    )
+
+
+# --- the auditor -----------------------------------------------------------------------------
+_auditor: Auditor | None = None
+_audit_gate: AuditGate | None = None
+
+
+def auditor() -> Auditor:
+    """The cleanup function's Auditor, built on first use."""
+    global _auditor
+    if _auditor is None:
+        _auditor = build_auditor()
+    return _auditor
+
+
+def set_auditor(value: Auditor | None) -> None:
+    global _auditor
+    _auditor = value
+
+
+def audit_gate() -> AuditGate:
+    """POST /v1/audit's gate: in Lambda it invokes the cleanup function."""
+    global _audit_gate
+    if _audit_gate is None:
+        _audit_gate = build_audit_gate()
+    return _audit_gate
+
+
+def set_audit_gate(value: AuditGate | None) -> None:
+    global _audit_gate
+    _audit_gate = value
+
+
+def build_auditor(
+    session: Any = None,
+    clock: Callable[[], float] | None = None,
+    env: dict[str, str] | None = None,
+    events: Any = None,
+) -> Auditor:
+    """The auditor for this environment: clients with adaptive retries (Throttling), events
+    to the configured bus (else kept in memory), the access policy for drift checks."""
+    import boto3
+    from botocore.config import Config
+
+    from jit_broker.adapters.events import AuditEvents, RecordedEvents
+    from jit_broker.adapters.iam_audit import IamAudit
+    from jit_broker.adapters.ledger import Ledger
+    from jit_broker.adapters.policy_source import load_policy
+    from jit_broker.cleanup import Auditor
+    from jit_broker.observability import logger, metrics
+    from jit_broker.settings import AuditSettings
+
+    settings = AuditSettings.from_env(env)
+    config = Config(
+        retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=3, read_timeout=10
+    )
+    session = session or boto3.session.Session()
+    if events is None:
+        events = (
+            AuditEvents(session.client("events", config=config), settings.event_bus_name)
+            if settings.event_bus_name
+            else RecordedEvents()
+        )
+
+    def policy() -> Any:
+        if not (settings.policy_parameter or settings.policy_file):
+            return None
+        return load_policy(parameter=settings.policy_parameter, path=settings.policy_file)
+
+    return Auditor(
+        settings=settings,
+        ledger=Ledger(session.client("dynamodb", config=config), settings.table_name),
+        iam=IamAudit(session.client("iam", config=config)),
+        events=events,
+        policy=policy,
+        clock=clock or time.time,
+        logger=logger,
+        metrics=metrics,
+    )
+
+
+def build_audit_gate(runner: AuditRunner | None = None, session: Any = None) -> AuditGate:
+    """In Lambda the runner invokes the cleanup function named by JIT_AUDIT_FUNCTION; the
+    local stack passes an in-process runner instead."""
+    import boto3
+    from botocore.config import Config
+
+    from jit_broker.adapters.policy_source import load_policy
+    from jit_broker.cleanup import AuditGate, LambdaAuditRunner
+    from jit_broker.settings import get_settings
+
+    settings = get_settings()
+    if runner is None and settings.audit_function:
+        config = Config(retries={"mode": "standard", "max_attempts": 2}, read_timeout=22)
+        client = (session or boto3.session.Session()).client("lambda", config=config)
+        runner = LambdaAuditRunner(client, settings.audit_function)
+    return AuditGate(
+        settings=settings,
+        policy=lambda: load_policy(parameter=settings.policy_parameter, path=settings.policy_file),
+        runner=runner,
     )

@@ -10,6 +10,9 @@ Single table, keys ``pk``/``sk``:
 - quota     ``QUOTA#roles`` / ``QUOTA``                 (live per-grant roles, against the cap)
 - slot      ``SLOT#<requester>#<profile>#<k>`` / ``SLOT`` (one per active grant a profile allows:
                                                        claimed with the grant, free once expired)
+- cursor    ``AUDIT#cursor`` / ``AUDIT``                (where an interrupted audit sweep resumes)
+A cleaned grant leaves the index's ``GRANT`` partition (its gsi2pk becomes ``CLEANED``), so the
+auditor reads only the grants that may still have a role: live ones and those awaiting cleanup.
 Every write is conditional; status moves only forward. Times are epoch seconds (Number).
 """
 
@@ -69,6 +72,10 @@ def _from_item(item: dict[str, Any]) -> Grant:
             continue
         data[key] = int(value["N"]) if "N" in value else value["S"]
     return Grant.model_validate(data)
+
+
+class _QuotaAtZero(Exception):
+    """The role quota counter is already zero: nothing to give back."""
 
 
 class Ledger:
@@ -288,6 +295,95 @@ class Ledger:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise LedgerUnavailable("the grant ledger cannot be written right now") from exc
+
+    # --- the auditor -----------------------------------------------------------------------
+    def open_grants(self) -> list[Grant]:
+        """Every grant not yet cleaned (index by_expiry, partition ``GRANT``), oldest expiry
+        first."""
+        grants: list[Grant] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "by_expiry",
+            "KeyConditionExpression": "gsi2pk = :g",
+            "ExpressionAttributeValues": {":g": _s("GRANT")},
+        }
+        try:
+            while True:
+                out = self._db.query(**kwargs)
+                grants.extend(_from_item(item) for item in out.get("Items", []))
+                if "LastEvaluatedKey" not in out:
+                    return grants
+                kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        except (ClientError, BotoCoreError) as exc:
+            raise LedgerUnavailable("the grant ledger cannot be read right now") from exc
+
+    def reconcile_failed(
+        self, grant: Grant, *, now: int, role_arn: str | None, role_id: str | None
+    ) -> None:
+        """A grant left ``requested`` by a crash: → failed (recording the role found, if any)
+        and its role quota given back, in one transaction."""
+        values = {"failure": _s("reconciled_by_auditor"), "failed_at": _n(now)}
+        if role_arn and role_id:
+            values |= {"role_arn": _s(role_arn), "role_id": _s(role_id)}
+        self._with_quota(
+            self._status_update(grant.grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, values)
+        )
+
+    def mark_cleaned(self, grant: Grant, *, now: int, release_quota: bool) -> bool:
+        """→ cleaned (the role is gone), out of the auditor's index partition, and (unless
+        the grant already gave it back on failing) the role quota decremented, atomically.
+        Returns False when the quota was already zero (it is then left alone)."""
+        update = self._status_update(
+            grant.grant_id,
+            grant.status,
+            GrantStatus.CLEANED,
+            {"cleaned_at": _n(now), "gsi2pk": _s("CLEANED")},
+        )
+        if not release_quota:
+            self._transact([update], [GrantNotActive(f"the grant is not {grant.status.value}")])
+            return True
+        return self._with_quota(update)
+
+    def _with_quota(self, update: dict[str, Any]) -> bool:
+        quota = {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": _s("QUOTA#roles"), "sk": _s("QUOTA")},
+                "UpdateExpression": "ADD live_roles :minus",
+                "ConditionExpression": "live_roles > :zero",
+                "ExpressionAttributeValues": {":minus": _n(-1), ":zero": _n(0)},
+            }
+        }
+        try:
+            self._transact([update, quota], [GrantNotActive("the grant moved on"), _QuotaAtZero()])
+        except _QuotaAtZero:
+            self._transact([update], [GrantNotActive("the grant moved on")])
+            return False
+        return True
+
+    def audit_cursor(self) -> str | None:
+        try:
+            out = self._db.get_item(
+                TableName=self._table,
+                Key={"pk": _s("AUDIT#cursor"), "sk": _s("AUDIT")},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise LedgerUnavailable("the grant ledger cannot be read right now") from exc
+        marker = out.get("Item", {}).get("marker", {}).get("S")
+        return str(marker) if marker else None
+
+    def save_audit_cursor(self, marker: str | None, now: int) -> None:
+        """Where the next sweep starts (None: from the beginning)."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": _s("AUDIT#cursor"), "sk": _s("AUDIT")},
+                UpdateExpression="SET marker = :m, saved_at = :now",
+                ExpressionAttributeValues={":m": _s(marker or ""), ":now": _n(now)},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise LedgerUnavailable("the grant ledger cannot be written right now") from exc
 
     # --- building blocks ---------------------------------------------------------------
     def _nonce_put(self, requester: str, nonce: str, now: int) -> dict[str, Any]:

@@ -53,6 +53,8 @@ class Grant(BaseModel):
     revoked_at: int | None = None
     revoked_by: str | None = None
     failure: str | None = None
+    failed_at: int | None = None  # set when the auditor reconciled a crashed request
+    cleaned_at: int | None = None  # the grant's role is gone (the auditor removed it)
 
 
 class IssuedSession(BaseModel):

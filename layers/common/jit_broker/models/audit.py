@@ -1,0 +1,74 @@
+"""The auditor's input (the API body, the cleanup function's event) and its run report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+# `at` must be a plausible epoch second: after 2001-09-09 and before the year 2100.
+_MIN_AT = 1_000_000_000
+_MAX_AT = 4_102_444_800
+
+
+class AuditRequest(BaseModel):
+    """POST /v1/audit body. ``at`` (evaluate as if the clock read this epoch second) is
+    accepted only where the broker's settings allow clock overrides (the local stack)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: Annotated[
+        StrictBool, Field(description="Report what would be done and change nothing.")
+    ] = False
+    at: Annotated[
+        StrictInt | None,
+        Field(ge=_MIN_AT, le=_MAX_AT, description="Evaluate as of this epoch second (local only)."),
+    ] = None
+
+
+class AuditEvent(BaseModel):
+    """What the cleanup function is invoked with: EventBridge's scheduled event (its fields
+    are ignored), ``{"dry_run": true}``, or the broker's invocation for POST /v1/audit."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dry_run: StrictBool = False
+    at: Annotated[StrictInt | None, Field(ge=_MIN_AT, le=_MAX_AT)] = None
+    budget_ms: Annotated[StrictInt | None, Field(ge=1000, le=900_000)] = None
+    requested_by: Annotated[str | None, Field(max_length=2048)] = None
+
+
+class Finding(BaseModel):
+    """Something the auditor saw and did not (or could not) put right by removing a role."""
+
+    kind: str
+    role_name: str | None = None
+    grant_id: str | None = None
+    detail: str = ""
+
+
+class AuditReport(BaseModel):
+    """One run: what was checked, done (or, in a dry run, would be done) and found wrong."""
+
+    dry_run: bool
+    now: int
+    complete: bool = True
+    stopped: str | None = None  # why the run stopped before the end: "time_budget"
+    roles_listed: int = 0
+    roles_checked: int = 0  # under exactly the broker's path
+    list_calls: int = 0
+    tag_reads: int = 0
+    drift_checks: int = 0
+    grants_open: int = 0
+    expired: list[str] = []  # grant ids marked expired
+    denied: list[str] = []  # role names given the deny-all
+    removed: list[str] = []  # role names deleted
+    cleaned: list[str] = []  # grant ids marked cleaned
+    failed: list[str] = []  # requested grants reconciled to failed after a crash
+    quarantined: list[str] = []  # drifted roles given the deny-all
+    deferred: list[str] = []  # removals left for the next run (the per-run cap)
+    findings: list[Finding] = []
+
+
+class AuditResponse(BaseModel):
+    report: AuditReport
