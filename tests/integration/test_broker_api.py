@@ -5,6 +5,7 @@ or a session asserts the exact parameters and documents through the client spy."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -31,6 +32,12 @@ EXAMPLE_STATEMENTS = [
 
 def _iso(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def digest_of(policy_document: str) -> str:
+    """sha256 of the document's compact JSON with sorted keys, computed here independently."""
+    text = json.dumps(json.loads(policy_document), separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_whoami_reports_the_identity_api_gateway_verified(call: Any) -> None:
@@ -164,6 +171,18 @@ def test_grant_creates_the_exact_role_and_session(stack: Any, call: Any) -> None
     assert item["status"]["S"] == "active"
     role = stack.iam.get_role(RoleName=role_name)["Role"]
     assert item["role_id"]["S"] == role["RoleId"]
+    # what the role holds, recorded with the grant before the role existed (drift is judged on it)
+    assert item["policy_sha256"] == {"S": digest_of(put["PolicyDocument"])}
+    assert item["managed_policy_arns"] == {"L": []}
+    (opened, *_) = stack.calls.named("TransactWriteItems")
+    (grant_put,) = [
+        i["Put"]["Item"]
+        for i in opened["TransactItems"]
+        if "Put" in i and "status" in i["Put"]["Item"]
+    ]
+    assert grant_put["status"] == {"S": "requested"}
+    assert grant_put["policy_sha256"] == item["policy_sha256"]
+    assert grant_put["managed_policy_arns"] == {"L": []}
     sessions = [i for i in stack.table_items() if i["sk"]["S"].startswith("SESSION#")]
     assert [s["access_key_id"]["S"] for s in sessions] == [creds["access_key_id"]]
     dump = json.dumps(stack.table_items())
@@ -460,3 +479,39 @@ def test_administrator_may_see_and_revoke_anyones_grant(stack: Any, call: Any) -
         "POST", f"/v1/grants/{gid}/credentials", {"nonce": "admin-session-000001"}, user_arn=admin
     )
     assert status in (403, 409)
+
+
+def test_managed_policies_are_attached_and_recorded_sorted_with_the_grant(
+    stack: Any, call: Any
+) -> None:
+    import yaml
+
+    arns = [
+        stack.iam.create_policy(
+            PolicyName=name,
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}
+                    ],
+                }
+            ),
+        )["Policy"]["Arn"]
+        for name in ("zz-listing", "aa-listing")
+    ]
+    policy = yaml.safe_load(stack.policy_file.read_text())
+    policy["managed_policy_allow_list"] = arns
+    policy["profiles"]["s3-read"]["permissions"]["managed"] = arns
+    stack.policy_file.write_text(yaml.safe_dump(policy))
+
+    status, _, body = call("POST", "/v1/grants", grant_body())
+    assert status == 201, body
+    role_name = f"jit-{body['grant']['id']}"
+    assert [(a["RoleName"], a["PolicyArn"]) for a in stack.calls.named("AttachRolePolicy")] == [
+        (role_name, arn) for arn in arns
+    ]
+    (item,) = stack.grant_items()
+    assert item["managed_policy_arns"] == {"L": [{"S": arn} for arn in sorted(arns)]}
+    (put,) = stack.calls.named("PutRolePolicy")
+    assert item["policy_sha256"] == {"S": digest_of(put["PolicyDocument"])}

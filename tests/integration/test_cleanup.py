@@ -13,8 +13,10 @@ from botocore.exceptions import ClientError
 
 from jit_broker import documents
 from jit_broker.adapters.ledger import Ledger
+from jit_broker.cleanup import AS_CURRENT_PROFILE, AS_WRITTEN
+from jit_broker.documents import policy_digest
 from jit_broker.models.domain import GrantStatus
-from tests.conftest import FakeMonotonic
+from tests.conftest import FakeMonotonic, grant_body
 from tests.integration.cleanup_support import (
     Events,
     iam_snapshot,
@@ -463,3 +465,126 @@ def test_events_one_per_removal_and_finding(stack):
         ("JIT audit finding", "jit-untagged"),
         ("JIT role removed", grant.role_name),
     ]
+
+
+# ---------------------------------------------------------------- drift against what was written
+
+
+def broker_grant(stack: Any, call: Any) -> tuple[str, str, int]:
+    """A grant made by the broker itself (through the API handler): (grant id, role, now)."""
+    status, _, body = call("POST", "/v1/grants", grant_body(duration=1800))
+    assert status == 201, body
+    grant = body["grant"]
+    return grant["id"], f"jit-{grant['id']}", grant["created_at"]
+
+
+def edit_profile(stack: Any) -> None:
+    """The access policy is edited while a grant of s3-read is live: wider and a new Sid."""
+    import yaml
+
+    policy = yaml.safe_load(stack.policy_file.read_text())
+    statements = policy["profiles"]["s3-read"]["permissions"]["inline"]["Statement"]
+    statements.append(
+        {
+            "Sid": "AddedAfterTheGrant",
+            "Effect": "Allow",
+            "Action": "s3:GetObjectTagging",
+            "Resource": "arn:aws:s3:::example-bucket/*",
+        }
+    )
+    stack.policy_file.write_text(yaml.safe_dump(policy))
+
+
+def deep_audit(stack: Any, at: int, **settings: Any) -> Any:
+    return make_auditor(stack, deep_drift_checks_per_run=100, **settings).run(at=at)
+
+
+def test_broker_records_the_digest_and_managed_policies_it_wrote_with_the_grant(stack, call):
+    gid, role, _ = broker_grant(stack, call)
+    record = Ledger(stack.dynamodb, stack.seeded.table_name).get_grant(gid)
+    assert record is not None and record.managed_policy_arns == []
+    written = stack.iam.get_role_policy(RoleName=role, PolicyName="jit-grant")["PolicyDocument"]
+    assert isinstance(written, dict)  # botocore decoded IAM's URL-encoded document
+    assert record.policy_sha256 == policy_digest(written)
+
+
+def test_profile_edited_while_its_grant_is_live_is_not_drift(stack, call):
+    _, role, now = broker_grant(stack, call)
+    edit_profile(stack)
+    report = deep_audit(stack, now + 60, drift_quarantine=True)
+    assert report.drift_checks == 1
+    assert report.findings == [] and report.quarantined == []
+    assert stack.iam.list_role_policies(RoleName=role)["PolicyNames"] == ["jit-grant"]
+
+
+def test_inline_policy_changed_in_iam_is_drift_from_what_the_grant_recorded(stack, call):
+    gid, role, now = broker_grant(stack, call)
+    written = stack.iam.get_role_policy(RoleName=role, PolicyName="jit-grant")["PolicyDocument"]
+    first, *rest = written["Statement"]
+    widened = {**written, "Statement": [{**first, "Resource": "*"}, *rest]}  # any bucket
+    stack.iam.put_role_policy(
+        RoleName=role, PolicyName="jit-grant", PolicyDocument=json.dumps(widened)
+    )
+    report = deep_audit(stack, now + 60, drift_quarantine=True)
+    assert [(f.kind, f.role_name, f.grant_id, f.detail) for f in report.findings] == [
+        ("drift_permissions", role, gid, AS_WRITTEN)
+    ]
+    assert report.quarantined == [role]
+
+
+def test_same_document_with_keys_reordered_by_iam_is_not_drift(stack, call):
+    _, role, now = broker_grant(stack, call)
+    written = stack.iam.get_role_policy(RoleName=role, PolicyName="jit-grant")["PolicyDocument"]
+    reordered = dict(reversed(list(written.items())))
+    stack.iam.put_role_policy(
+        RoleName=role, PolicyName="jit-grant", PolicyDocument=json.dumps(reordered, indent=2)
+    )
+    assert deep_audit(stack, now + 60).findings == []
+
+
+def test_managed_policy_attached_by_hand_is_drift_from_what_the_grant_recorded(stack, call):
+    gid, role, now = broker_grant(stack, call)
+    arn = stack.iam.create_policy(
+        PolicyName="attached-by-hand",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+            }
+        ),
+    )["Policy"]["Arn"]
+    stack.iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+    report = deep_audit(stack, now + 60)
+    assert [(f.kind, f.role_name, f.grant_id, f.detail) for f in report.findings] == [
+        ("drift_permissions", role, gid, AS_WRITTEN)
+    ]
+    assert report.quarantined == []
+
+
+def test_extra_inline_policy_put_by_hand_is_drift_from_what_the_grant_recorded(stack, call):
+    _, role, now = broker_grant(stack, call)
+    stack.iam.put_role_policy(
+        RoleName=role,
+        PolicyName="backdoor",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        ),
+    )
+    assert [f.kind for f in deep_audit(stack, now + 60).findings] == ["drift_permissions"]
+
+
+def test_grant_recorded_without_what_was_written_is_judged_on_the_current_profile_and_says_so(
+    stack,
+):
+    older = make_grant(stack, expires_at=NOW + 3600)  # a record from before the fields existed
+    assert older.policy_sha256 is None and older.managed_policy_arns is None
+    assert deep_audit(stack, NOW).findings == []  # the profile still reads as it was written
+    edit_profile(stack)
+    report = deep_audit(stack, NOW)
+    assert [(f.kind, f.role_name, f.detail) for f in report.findings] == [
+        ("drift_permissions", older.role_name, AS_CURRENT_PROFILE)
+    ]
+    assert "current" in AS_CURRENT_PROFILE and "predates" in AS_CURRENT_PROFILE

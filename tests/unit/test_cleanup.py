@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import boto3
@@ -129,3 +130,40 @@ def test_auditor_clients_use_adaptive_retries(monkeypatch):
     auditor = build_auditor(env=env)
     iam = auditor._iam._iam  # the adapter's client
     assert iam.meta.config.retries["mode"] == "adaptive"
+
+
+def test_url_encoded_document_from_iam_gives_the_digest_the_broker_recorded():
+    from urllib.parse import quote
+
+    from jit_broker import documents
+    from jit_broker.documents import policy_digest
+
+    written = documents.grant_policy(
+        [{"Sid": "Read", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+        1_795_000_000,
+    )
+    # IAM hands the document back URL-encoded and may lay it out differently
+    from_iam = quote(json.dumps(written, indent=2, sort_keys=True))
+    client = boto3.client("iam", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_response("get_role", {"Role": _role("jit-a")}, {"RoleName": "jit-a"})
+        stub.add_response("list_role_policies", {"PolicyNames": ["jit-grant"]})
+        stub.add_response(
+            "get_role_policy",
+            {"RoleName": "jit-a", "PolicyName": "jit-grant", "PolicyDocument": from_iam},
+        )
+        stub.add_response("list_attached_role_policies", {"AttachedPolicies": []})
+        details = IamAudit(client).details("jit-a")
+    assert details is not None
+    assert policy_digest(details.inline["jit-grant"]) == policy_digest(written)
+    assert policy_digest(json.loads(documents.compact(written))) == policy_digest(written)
+
+
+def test_digest_changes_with_any_change_to_the_document():
+    from jit_broker import documents
+    from jit_broker.documents import policy_digest
+
+    a = documents.grant_policy([], 1_795_000_000)
+    b = documents.grant_policy([], 1_795_000_001)
+    assert policy_digest(a) != policy_digest(b)
+    assert len(policy_digest(a)) == 64

@@ -119,3 +119,30 @@ def test_local_broker_env_names_are_the_templates() -> None:
         "JIT_MAX_ROLES",
         "JIT_AUDIT_FUNCTION",
     } == set(local) - {"JIT_POLICY_FILE"}
+
+
+def test_cleanup_role_the_local_stack_seeds_holds_exactly_the_templates_statements() -> None:
+    # What is really in (moto's) IAM after seeding, read back: not only what the seed
+    # function returns, so a seed that wrote something else, or more, fails here.
+    import boto3
+    from moto import mock_aws
+
+    from jit_local.seed import CLEANUP_ROLE_NAME, seed_broker_resources
+
+    template = load_template()
+    policies = template["Resources"]["CleanupRole"]["Properties"]["Policies"]
+    (document,) = [p["PolicyDocument"] for p in policies]
+    with mock_aws():
+        iam = boto3.client("iam", region_name=REGION)
+        seeded = seed_broker_resources(iam, boto3.client("dynamodb", region_name=REGION))
+        role = iam.get_role(RoleName=CLEANUP_ROLE_NAME)["Role"]
+        names = iam.list_role_policies(RoleName=CLEANUP_ROLE_NAME)["PolicyNames"]
+        attached = iam.list_attached_role_policies(RoleName=CLEANUP_ROLE_NAME)
+        (name,) = names
+        seeded_document = iam.get_role_policy(RoleName=CLEANUP_ROLE_NAME, PolicyName=name)[
+            "PolicyDocument"
+        ]
+    assert seeded.cleanup_role_arn == role["Arn"]
+    assert not role["Path"].startswith("/jit")
+    assert attached["AttachedPolicies"] == []
+    assert normalized(seeded_document["Statement"]) == normalized(document["Statement"])

@@ -458,6 +458,198 @@ def test_outputs_give_the_api_url_table_boundary_and_broker_role(template):
     }
 
 
+# ---------------------------------------------------------------- the auditor (issue 3)
+
+JIT_INSTANCE_PROFILE_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/jit/*"
+GRANT_TABLE_AND_INDEXES = [
+    {"Fn::GetAtt": ["GrantTable", "Arn"]},
+    {"Fn::Sub": "${GrantTable.Arn}/index/*"},
+]
+IAM_READ_PREFIXES = ("iam:Get", "iam:List")
+
+
+def cleanup_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    policies = resources["CleanupRole"]["Properties"]["Policies"]
+    return [stmt for policy in policies for stmt in policy["PolicyDocument"]["Statement"]]
+
+
+def cleanup_allows(resources: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """(action, resource, statement) for every action and resource the auditor is allowed."""
+    return [
+        (action, resource, stmt)
+        for stmt in cleanup_statements(resources)
+        if stmt["Effect"] == "Allow"
+        for action in as_list(stmt["Action"])
+        for resource in as_list(stmt["Resource"])
+    ]
+
+
+def test_every_cleanup_statement_has_a_unique_sid_and_only_exact_actions(resources):
+    statements = cleanup_statements(resources)
+    assert statements
+    assert len({s.get("Sid") for s in statements}) == len(statements)
+    for stmt in statements:
+        assert re.fullmatch(r"[A-Za-z0-9]+", stmt.get("Sid", "")), stmt
+        assert "NotAction" not in stmt and "NotResource" not in stmt, stmt["Sid"]
+        for action in as_list(stmt["Action"]):
+            assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9]+", action), (stmt["Sid"], action)
+
+
+def test_cleanup_iam_writes_only_on_jit_roles_and_jit_instance_profiles(resources):
+    iam = [(a, r, s) for a, r, s in cleanup_allows(resources) if a.startswith("iam:")]
+    assert iam
+    for action, resource, stmt in iam:
+        if action == "iam:ListRoles":
+            continue
+        if action.startswith(IAM_READ_PREFIXES):
+            assert resource == {"Fn::Sub": JIT_ROLE_ARN}, (stmt["Sid"], action)
+        elif action == "iam:RemoveRoleFromInstanceProfile":
+            assert resource == {"Fn::Sub": JIT_INSTANCE_PROFILE_ARN}, stmt["Sid"]
+        else:
+            assert resource == {"Fn::Sub": JIT_ROLE_ARN}, (stmt["Sid"], action)
+    writes = {a for a, _, _ in iam if not a.startswith(IAM_READ_PREFIXES)}
+    assert writes == {
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:DeleteRole",
+        "iam:RemoveRoleFromInstanceProfile",
+    }
+
+
+def test_list_roles_is_the_only_iam_action_the_auditor_has_on_every_resource(resources):
+    on_everything = {a for a, r, _ in cleanup_allows(resources) if r == "*"}
+    assert {a for a in on_everything if a.startswith("iam:")} == {"iam:ListRoles"}
+    [stmt] = [s for _, _, s in cleanup_allows(resources) if "iam:ListRoles" in as_list(s["Action"])]
+    assert as_list(stmt["Action"]) == ["iam:ListRoles"]  # alone in its statement
+
+
+def test_auditor_can_never_create_pass_or_assume_a_role(resources):
+    allowed = {a.lower() for a, _, _ in cleanup_allows(resources)}
+    assert not allowed & {"iam:createrole", "iam:passrole", "sts:assumerole"}
+    assert not any(a.startswith("sts:") for a in allowed)
+    assert not any(a.startswith("iam:") and ("policyversion" in a) for a in allowed)
+    for action in allowed:
+        assert "*" not in action, action
+
+
+def test_auditor_is_explicitly_denied_changing_managed_policies_and_boundaries(resources):
+    denies = [s for s in cleanup_statements(resources) if s["Effect"] == "Deny"]
+    denied_everywhere = {
+        a for s in denies if as_list(s["Resource"]) == ["*"] for a in as_list(s["Action"])
+    }
+    assert {
+        "iam:DeletePolicy",
+        "iam:DeletePolicyVersion",
+        "iam:CreatePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+        "iam:DeleteRolePermissionsBoundary",
+        "iam:PutRolePermissionsBoundary",
+    } <= denied_everywhere
+    assert all("Condition" not in s for s in denies)  # unconditional
+
+
+def test_auditor_ledger_rights_are_exact_and_only_on_the_grant_table_and_its_indexes(resources):
+    ddb = [s for s in cleanup_statements(resources) if "dynamodb:" in str(s["Action"])]
+    assert [s["Sid"] for s in ddb] == ["Ledger"]
+    [ledger] = ddb
+    assert ledger["Effect"] == "Allow"
+    assert sorted(as_list(ledger["Action"])) == [
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+    ]
+    assert ledger["Resource"] == GRANT_TABLE_AND_INDEXES
+
+
+def test_auditor_puts_events_only_on_the_audit_bus(resources):
+    events = [(a, r) for a, r, _ in cleanup_allows(resources) if a.startswith("events:")]
+    assert events == [("events:PutEvents", {"Fn::GetAtt": ["AuditEventBus", "Arn"]})]
+    assert resources["AuditEventBus"]["Type"] == "AWS::Events::EventBus"
+    env = resources["CleanupFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["JIT_AUDIT_EVENT_BUS"] == {"Ref": "AuditEventBus"}
+
+
+def test_auditor_runs_on_the_audit_schedule_parameter_every_five_minutes_by_default(template):
+    assert template["Parameters"]["AuditSchedule"]["Default"] == "rate(5 minutes)"
+    events = template["Resources"]["CleanupFunction"]["Properties"]["Events"]
+    schedules = [e["Properties"] for e in events.values() if e["Type"] == "Schedule"]
+    assert len(schedules) == 1 and len(events) == 1  # no other trigger (no API event)
+    assert schedules[0]["Schedule"] == {"Ref": "AuditSchedule"}
+    assert json.loads(schedules[0]["Input"]) == {"dry_run": False}
+
+
+def test_failed_auditor_runs_go_to_a_dead_letter_queue_it_may_write(resources):
+    props = resources["CleanupFunction"]["Properties"]
+    assert props["DeadLetterQueue"] == {
+        "Type": "SQS",
+        "TargetArn": {"Fn::GetAtt": ["AuditorDeadLetterQueue", "Arn"]},
+    }
+    assert resources["AuditorDeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
+    sends = [(a, r) for a, r, _ in cleanup_allows(resources) if a.startswith("sqs:")]
+    assert sends == [("sqs:SendMessage", {"Fn::GetAtt": ["AuditorDeadLetterQueue", "Arn"]})]
+
+
+def test_auditor_log_group_is_the_functions_own_with_retention(resources):
+    group = resources["CleanupLogGroup"]
+    assert group["DeletionPolicy"] == "Retain"
+    assert group["Properties"] == {
+        "LogGroupName": {"Fn::Sub": "/aws/lambda/${CleanupFunction}"},
+        "RetentionInDays": {"Ref": "LogRetentionDays"},
+    }
+
+
+def test_broker_may_invoke_only_the_auditor_function(resources):
+    lambda_allows = [
+        (a, s["Resource"])
+        for s in broker_statements(resources)
+        if s["Effect"] == "Allow"
+        for a in as_list(s["Action"])
+        if a.startswith("lambda:")
+    ]
+    auditor = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-auditor"
+    assert lambda_allows == [("lambda:InvokeFunction", {"Fn::Sub": auditor})]
+    # ... and that name is the auditor's: fixed in the template, passed to the broker
+    assert resources["CleanupFunction"]["Properties"]["FunctionName"] == {
+        "Fn::Sub": "${AWS::StackName}-auditor"
+    }
+    env = resources["BrokerFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["JIT_AUDIT_FUNCTION"] == {"Fn::Sub": "${AWS::StackName}-auditor"}
+
+
+def test_drift_quarantine_parameter_reaches_the_auditors_settings(template):
+    from jit_broker.settings import AuditSettings
+
+    parameter = template["Parameters"]["DriftQuarantine"]
+    assert parameter["Default"] == "false"
+    assert sorted(parameter["AllowedValues"]) == ["false", "true"]
+    env = template["Resources"]["CleanupFunction"]["Properties"]["Environment"]["Variables"]
+    [name] = [k for k, v in env.items() if v == {"Ref": "DriftQuarantine"}]
+    base = {
+        "JIT_TABLE_NAME": "jit-grants",
+        "JIT_BOUNDARY_POLICY_ARN": "arn:aws:iam::123456789012:policy/b",
+        "JIT_BROKER_ROLE_ARN": "arn:aws:iam::123456789012:role/broker",
+        "JIT_OWNER_TAG": "stack",
+    }
+    assert AuditSettings.from_env(base | {name: "true"}).drift_quarantine is True
+    assert AuditSettings.from_env(base | {name: parameter["Default"]}).drift_quarantine is False
+
+
+def test_auditor_role_trusts_only_lambda_and_is_not_under_jit(resources):
+    props = resources["CleanupRole"]["Properties"]
+    assert not str(props.get("Path", "/")).startswith("/jit")
+    assert props["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ]
+    assert resources["CleanupFunction"]["Properties"]["Role"] == {
+        "Fn::GetAtt": ["CleanupRole", "Arn"]
+    }
+
+
 # ---------------------------------------------------------------- deploy settings
 
 

@@ -12,7 +12,9 @@ One run (``Auditor.run``), every step idempotent so that runs may overlap or sto
      ``requested`` by a crash (role older than the minimum age) gets the deny-all and is
      marked ``failed``; once no session can be alive (expiry + longest session + clock
      skew) the role is removed (owner tag required) and the grant marked ``cleaned`` with the
-     role quota given back; live roles are checked for drift;
+     role quota given back; live roles are checked for drift (permissions against the
+     digest and managed policies the grant's record holds of what the broker wrote; a record
+     older than those fields against the current profile, which the finding says);
    - without an open grant (no record, or a cleaned one): an orphan, removed once older than
      the minimum age if it carries the owner tag (and, when a record exists, its RoleId);
 3. open grants whose role was not seen: the role is gone (or, after a partial sweep, looked
@@ -401,30 +403,28 @@ class Auditor:
 
     # --- drift -------------------------------------------------------------------------
     def _check_drift(self, run: _Run, grant: Grant, role: ListedRole) -> None:
-        kinds: list[str] = []
+        drifts: list[tuple[str, str]] = []  # (kind, detail)
         expected_trust = documents.trust_policy(self._settings.broker_role_arn, grant.expires_at)
         if canonical(role.trust_policy) != canonical(expected_trust):
-            kinds.append("trust_policy")
+            drifts.append(("trust_policy", AS_WRITTEN))
         buckets, current = run.drift_bucket
         if run.deep_checks_left > 0 and _bucket(role.role_id, buckets) == current:
             run.deep_checks_left -= 1
             run.report.drift_checks += 1
             details = self._iam.details(role.name)
             if details is not None:
-                kinds.extend(self._deep_drift(grant, details))
-        for kind in kinds:
-            self._finding(
-                run, f"drift_{kind}", role, grant.grant_id, "differs from what the broker wrote"
-            )
-        if kinds and self._settings.drift_quarantine:
+                drifts.extend(self._deep_drift(grant, details))
+        for kind, detail in drifts:
+            self._finding(run, f"drift_{kind}", role, grant.grant_id, detail)
+        if drifts and self._settings.drift_quarantine:
             run.report.quarantined.append(role.name)
             if not run.dry_run:
                 self._iam.deny(role.name)
 
-    def _deep_drift(self, grant: Grant, details: RoleDetails) -> list[str]:
-        kinds = []
+    def _deep_drift(self, grant: Grant, details: RoleDetails) -> list[tuple[str, str]]:
+        drifts = []
         if details.boundary_arn != self._settings.boundary_policy_arn:
-            kinds.append("boundary")
+            drifts.append(("boundary", AS_WRITTEN))
         expected_tags = {
             documents.TAG_GRANT: grant.grant_id,
             documents.TAG_REQUESTER: naming.tag_value(grant.requester_id),
@@ -433,12 +433,17 @@ class Auditor:
             documents.TAG_PROFILE: grant.profile,
         }
         if details.tags != expected_tags:
-            kinds.append("tags")
-        if not self._permissions_as_written(grant, details):
-            kinds.append("permissions")
-        return kinds
+            drifts.append(("tags", AS_WRITTEN))
+        if grant.policy_sha256 is not None and grant.managed_policy_arns is not None:
+            if not _permissions_as_recorded(grant, details):
+                drifts.append(("permissions", AS_WRITTEN))
+        elif not self._permissions_as_current_profile(grant, details):
+            drifts.append(("permissions", AS_CURRENT_PROFILE))
+        return drifts
 
-    def _permissions_as_written(self, grant: Grant, details: RoleDetails) -> bool:
+    def _permissions_as_current_profile(self, grant: Grant, details: RoleDetails) -> bool:
+        """For a grant recorded before the broker kept what it wrote: the role's permissions
+        against the profile as the access policy reads now (an edit since reads as drift)."""
         if set(details.inline) != {documents.GRANT_POLICY_NAME}:
             return False
         written = details.inline[documents.GRANT_POLICY_NAME]
@@ -505,6 +510,24 @@ class Auditor:
                 extra={"audit": report.model_dump(mode="json", exclude={"findings"})}
                 | {"findings": [f.model_dump() for f in report.findings]},
             )
+
+
+AS_WRITTEN = "differs from what the broker wrote"
+AS_CURRENT_PROFILE = (
+    "differs from the profile's current permissions: the grant's record predates recording "
+    "what the broker wrote, so it is judged against the access policy as it reads now"
+)
+
+
+def _permissions_as_recorded(grant: Grant, details: RoleDetails) -> bool:
+    """The role holds exactly the inline policy and managed policies its grant recorded."""
+    if set(details.inline) != {documents.GRANT_POLICY_NAME}:
+        return False
+    written = details.inline[documents.GRANT_POLICY_NAME]
+    return (
+        documents.policy_digest(written) == grant.policy_sha256
+        and sorted(details.managed) == grant.managed_policy_arns
+    )
 
 
 def _bucket(role_id: str, buckets: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -69,3 +70,11 @@ def deny_all() -> dict[str, Any]:
 
 def compact(document: dict[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"), sort_keys=False)
+
+
+def policy_digest(document: dict[str, Any]) -> str:
+    """sha256 (hex) of a policy document's compact JSON with keys sorted: the form in which
+    the broker records what it wrote and the auditor compares what IAM holds (GetRolePolicy
+    returns the document URL-encoded: parsed, it gives the same digest)."""
+    text = json.dumps(document, separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -4,7 +4,8 @@ Order of a grant (each step only after the one before succeeded):
 1. checks that change nothing: profile exists, caller entitled, duration, reason, ticket,
    active-grant cap (→ 4xx, no AWS write at all);
 2. the ledger records the grant (status requested) with the nonce, rate counter and role
-   quota in one transaction (→ 409 replay, 429 over a limit, 503 ledger down);
+   quota in one transaction (→ 409 replay, 429 over a limit, 503 ledger down), and with it
+   what the role will hold (the digest of its jit-grant document, its managed policies);
 3. the per-grant role: trust only the broker's role with SourceIdentity until expiry, the
    permissions boundary, the profile's permissions and a deny after expiry, tags;
 4. AssumeRole (retried through IAM's eventual consistency);
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from jit_broker import documents, naming
 from jit_broker.adapters.iam import RoleSpec
+from jit_broker.documents import policy_digest
 from jit_broker.errors import (
     BadRequest,
     BrokerError,
@@ -156,6 +158,15 @@ class Broker:
             role_name=naming.role_name_for(grant_id),
             slot=slot,
         )
+        # The ledger records what the role will hold, so the auditor judges drift against what
+        # was written, not against the profile as it reads later.
+        spec = self._role_spec(grant, profile)
+        grant = grant.model_copy(
+            update={
+                "policy_sha256": policy_digest(spec.permissions_policy),
+                "managed_policy_arns": sorted(spec.managed_policy_arns),
+            }
+        )
         self._ledger.open_grant(
             grant,
             nonce=request.nonce,
@@ -165,7 +176,7 @@ class Broker:
             held_message=held,
         )
         try:
-            role = self._iam.create_grant_role(self._role_spec(grant, profile))
+            role = self._iam.create_grant_role(spec)
         except BrokerError as exc:
             self._fail(grant, exc)
             raise

@@ -13,7 +13,8 @@ Single table, keys ``pk``/``sk``:
 - cursor    ``AUDIT#cursor`` / ``AUDIT``                (where an interrupted audit sweep resumes)
 A cleaned grant leaves the index's ``GRANT`` partition (its gsi2pk becomes ``CLEANED``), so the
 auditor reads only the grants that may still have a role: live ones and those awaiting cleanup.
-Every write is conditional; status moves only forward. Times are epoch seconds (Number).
+Every write is conditional; status moves only forward. Times are epoch seconds (Number). A
+grant's fields are attributes of the same name (ints N, lists of strings L, the rest S).
 """
 
 from __future__ import annotations
@@ -59,9 +60,12 @@ def _to_item(grant: Grant) -> dict[str, Any]:
         "ttl": _n(grant.expires_at + RECORD_RETENTION_SECONDS),
     }
     for key, value in grant.model_dump(exclude_none=True).items():
-        item[key] = (
-            _n(value) if isinstance(value, int) and not isinstance(value, bool) else _s(str(value))
-        )
+        if isinstance(value, list):  # of strings; an empty list is kept (it says "none")
+            item[key] = {"L": [_s(str(v)) for v in value]}
+        elif isinstance(value, int) and not isinstance(value, bool):
+            item[key] = _n(value)
+        else:
+            item[key] = _s(str(value))
     return item
 
 
@@ -70,7 +74,10 @@ def _from_item(item: dict[str, Any]) -> Grant:
     for key, value in item.items():
         if key not in GRANT_FIELDS:
             continue
-        data[key] = int(value["N"]) if "N" in value else value["S"]
+        if "L" in value:
+            data[key] = [v["S"] for v in value["L"]]
+        else:
+            data[key] = int(value["N"]) if "N" in value else value["S"]
     return Grant.model_validate(data)
 
 

@@ -55,6 +55,11 @@ class Grant(BaseModel):
     failure: str | None = None
     failed_at: int | None = None  # set when the auditor reconciled a crashed request
     cleaned_at: int | None = None  # the grant's role is gone (the auditor removed it)
+    # What the broker writes on the grant's role, recorded with the grant before the role is
+    # made, so drift is judged against it and not against a profile edited since. None: a
+    # record older than these fields (the auditor then falls back to the current profile).
+    policy_sha256: str | None = None  # jit-grant document: documents.policy_digest
+    managed_policy_arns: list[str] | None = None  # sorted; [] when the profile has none
 
 
 class IssuedSession(BaseModel):
