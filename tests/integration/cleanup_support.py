@@ -60,9 +60,11 @@ def make_grant(
     with_role: bool = True,
     role_id: str | None = None,
     window: int = 1800,
+    record_written: bool = True,
 ) -> Grant:
-    """A grant the way the broker makes it: ledger first (quota +1), then the role, then
-    (for active and later states) the ledger records the role's id."""
+    """A grant the way the broker makes it: ledger first (quota +1, and what the role's
+    permissions will be), then the role, then (for active and later states) the ledger
+    records the role's id. ``record_written=False`` makes a record of an older broker."""
     ledger = Ledger(stack.dynamodb, stack.seeded.table_name)
     gid = naming.new_grant_id()
     grant = Grant(
@@ -78,6 +80,14 @@ def make_grant(
         expires_at=expires_at,
         role_name=naming.role_name_for(gid),
     )
+    if record_written:
+        spec = role_spec(stack, grant)
+        grant = grant.model_copy(
+            update={
+                "policy_sha256": documents.policy_digest(spec.permissions_policy),
+                "managed_policy_arns": sorted(spec.managed_policy_arns),
+            }
+        )
     ledger.open_grant(
         grant, nonce=f"n-{gid}", now=grant.created_at, rate_limit=10**6, max_roles=10**6
     )

@@ -579,7 +579,7 @@ def test_extra_inline_policy_put_by_hand_is_drift_from_what_the_grant_recorded(s
 def test_grant_recorded_without_what_was_written_is_judged_on_the_current_profile_and_says_so(
     stack,
 ):
-    older = make_grant(stack, expires_at=NOW + 3600)  # a record from before the fields existed
+    older = make_grant(stack, expires_at=NOW + 3600, record_written=False)  # an older record
     assert older.policy_sha256 is None and older.managed_policy_arns is None
     assert deep_audit(stack, NOW).findings == []  # the profile still reads as it was written
     edit_profile(stack)
