@@ -1,16 +1,30 @@
-"""The broker's environment as one pydantic model, read once (never at import time)."""
+"""The functions' environments as pydantic models, read once (never at import time)."""
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class Settings(BaseModel):
+class _StackSettings(BaseModel):
+    """What the broker and the auditor both read: the stack's table, boundary, roles, owner
+    tag and where the access policy lives. ``ENV`` maps each field to its variable."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ENV: ClassVar[dict[str, str]] = {
+        "table_name": "JIT_TABLE_NAME",
+        "boundary_policy_arn": "JIT_BOUNDARY_POLICY_ARN",
+        "broker_role_arn": "JIT_BROKER_ROLE_ARN",
+        "owner_tag": "JIT_OWNER_TAG",
+        "role_path": "JIT_ROLE_PATH",
+        "policy_parameter": "JIT_POLICY_PARAMETER",
+        "policy_file": "JIT_POLICY_FILE",
+        "allow_clock_override": "JIT_ALLOW_CLOCK_OVERRIDE",
+    }
 
     table_name: Annotated[str, Field(min_length=3)]
     boundary_policy_arn: Annotated[str, Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:policy/.+")]
@@ -19,12 +33,28 @@ class Settings(BaseModel):
     role_path: Annotated[str, Field(pattern=r"^/[\w+=,.@-]+/$")] = "/jit/"
     policy_parameter: str | None = None
     policy_file: str | None = None
+    # Only the local stack sets this: an audit may then evaluate "as of" another time.
+    allow_clock_override: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Self:
+        env = dict(os.environ if env is None else env)
+        return cls.model_validate({k: env[v] for k, v in cls.ENV.items() if env.get(v)})
+
+
+class Settings(_StackSettings):
+    """The broker function's environment."""
+
+    ENV: ClassVar[dict[str, str]] = {
+        **_StackSettings.ENV,
+        "max_roles": "JIT_MAX_ROLES",
+        "audit_function": "JIT_AUDIT_FUNCTION",
+    }
+
     max_roles: Annotated[int, Field(ge=1, le=5000)] = 500
     assume_retry_budget_seconds: Annotated[float, Field(ge=0, le=20)] = 8.0
     # POST /v1/audit invokes this function (the auditor); unset: the audit route answers 503.
     audit_function: Annotated[str | None, Field(min_length=1, max_length=140)] = None
-    # Only the local stack sets this: POST /v1/audit may then evaluate "as of" another time.
-    allow_clock_override: bool = False
 
     @model_validator(mode="after")
     def _one_policy_source(self) -> Settings:
@@ -32,36 +62,21 @@ class Settings(BaseModel):
             raise ValueError("set exactly one of JIT_POLICY_PARAMETER or JIT_POLICY_FILE")
         return self
 
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
-        fields = {
-            "table_name": "JIT_TABLE_NAME",
-            "boundary_policy_arn": "JIT_BOUNDARY_POLICY_ARN",
-            "broker_role_arn": "JIT_BROKER_ROLE_ARN",
-            "owner_tag": "JIT_OWNER_TAG",
-            "role_path": "JIT_ROLE_PATH",
-            "policy_parameter": "JIT_POLICY_PARAMETER",
-            "policy_file": "JIT_POLICY_FILE",
-            "max_roles": "JIT_MAX_ROLES",
-            "audit_function": "JIT_AUDIT_FUNCTION",
-            "allow_clock_override": "JIT_ALLOW_CLOCK_OVERRIDE",
-        }
-        return cls.model_validate({k: env[v] for k, v in fields.items() if env.get(v)})
 
-
-class AuditSettings(BaseModel):
+class AuditSettings(_StackSettings):
     """The auditor's (cleanup function's) environment."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    ENV: ClassVar[dict[str, str]] = {
+        **_StackSettings.ENV,
+        "event_bus_name": "JIT_AUDIT_EVENT_BUS",
+        "drift_quarantine": "JIT_DRIFT_QUARANTINE",
+        "min_role_age_seconds": "JIT_AUDIT_MIN_ROLE_AGE",
+        "clock_skew_seconds": "JIT_AUDIT_CLOCK_SKEW",
+        "max_deletions_per_run": "JIT_AUDIT_MAX_DELETIONS",
+        "deep_drift_checks_per_run": "JIT_AUDIT_DRIFT_CHECKS",
+        "page_size": "JIT_AUDIT_PAGE_SIZE",
+    }
 
-    table_name: Annotated[str, Field(min_length=3)]
-    boundary_policy_arn: Annotated[str, Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:policy/.+")]
-    broker_role_arn: Annotated[str, Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+")]
-    owner_tag: Annotated[str, Field(min_length=1, max_length=128)]
-    role_path: Annotated[str, Field(pattern=r"^/[\w+=,.@-]+/$")] = "/jit/"
-    policy_parameter: str | None = None
-    policy_file: str | None = None
     event_bus_name: Annotated[str | None, Field(min_length=1, max_length=256)] = None
     drift_quarantine: bool = False
     # A role younger than this is never removed (one being created right now, IAM's
@@ -73,35 +88,12 @@ class AuditSettings(BaseModel):
     page_size: Annotated[int, Field(ge=1, le=1000)] = 1000
     # Stop this long before the Lambda timeout (and before the run's own budget runs out).
     safety_margin_ms: Annotated[int, Field(ge=0, le=60000)] = 5000
-    allow_clock_override: bool = False
 
     @model_validator(mode="after")
     def _at_most_one_policy_source(self) -> AuditSettings:
         if self.policy_parameter and self.policy_file:
             raise ValueError("set at most one of JIT_POLICY_PARAMETER or JIT_POLICY_FILE")
         return self
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> AuditSettings:
-        env = dict(os.environ if env is None else env)
-        fields = {
-            "table_name": "JIT_TABLE_NAME",
-            "boundary_policy_arn": "JIT_BOUNDARY_POLICY_ARN",
-            "broker_role_arn": "JIT_BROKER_ROLE_ARN",
-            "owner_tag": "JIT_OWNER_TAG",
-            "role_path": "JIT_ROLE_PATH",
-            "policy_parameter": "JIT_POLICY_PARAMETER",
-            "policy_file": "JIT_POLICY_FILE",
-            "event_bus_name": "JIT_AUDIT_EVENT_BUS",
-            "drift_quarantine": "JIT_DRIFT_QUARANTINE",
-            "min_role_age_seconds": "JIT_AUDIT_MIN_ROLE_AGE",
-            "clock_skew_seconds": "JIT_AUDIT_CLOCK_SKEW",
-            "max_deletions_per_run": "JIT_AUDIT_MAX_DELETIONS",
-            "deep_drift_checks_per_run": "JIT_AUDIT_DRIFT_CHECKS",
-            "page_size": "JIT_AUDIT_PAGE_SIZE",
-            "allow_clock_override": "JIT_ALLOW_CLOCK_OVERRIDE",
-        }
-        return cls.model_validate({k: env[v] for k, v in fields.items() if env.get(v)})
 
 
 @lru_cache(maxsize=1)
