@@ -288,41 +288,32 @@ def seed_broker_resources(
             }
         ],
     }
-    role_arn = iam.create_role(
-        RoleName=BROKER_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
-    iam.put_role_policy(
-        RoleName=BROKER_ROLE_NAME,
-        PolicyName="broker",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": broker_role_statements(
-                    account=account,
-                    region=region,
-                    table_name=TABLE_NAME,
-                    boundary_arn=boundary,
-                    parameter=POLICY_PARAMETER,
-                ),
-            }
+
+    def function_role(name: str, policy_name: str, statements: list[dict[str, Any]]) -> str:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(
+            RoleName=name,
+            PolicyName=policy_name,
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+        )
+        return str(arn["Role"]["Arn"])
+
+    role_arn = function_role(
+        BROKER_ROLE_NAME,
+        "broker",
+        broker_role_statements(
+            account=account,
+            region=region,
+            table_name=TABLE_NAME,
+            boundary_arn=boundary,
+            parameter=POLICY_PARAMETER,
         ),
     )
-    cleanup_arn = iam.create_role(
-        RoleName=CLEANUP_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
-    iam.put_role_policy(
-        RoleName=CLEANUP_ROLE_NAME,
-        PolicyName="auditor",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": cleanup_role_statements(
-                    account=account,
-                    region=region,
-                    table_name=TABLE_NAME,
-                    parameter=POLICY_PARAMETER,
-                ),
-            }
+    cleanup_arn = function_role(
+        CLEANUP_ROLE_NAME,
+        "auditor",
+        cleanup_role_statements(
+            account=account, region=region, table_name=TABLE_NAME, parameter=POLICY_PARAMETER
         ),
     )
     if events is not None:
