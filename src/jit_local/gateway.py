@@ -656,9 +656,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except Exception as exc:
             logger.error("local gateway failed: %s", type(exc).__name__)
             response = _error_response(500, None, MSG_INTERNAL_ERROR, str(uuid.uuid4()))
-        self._write(response)
+        # The access line is written before the answer, so whoever reads the answer finds it.
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.info("%s %s %d %.1fms", self.command, path, response.status, elapsed_ms)
+        self._write(response)
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").strip().lower() == "chunked":
