@@ -137,14 +137,15 @@ def warm_grant(rounds: int, *, capped: bool) -> float:
         def bare_calls() -> None:
             """The AWS calls a grant must make, issued directly: the role, its policy, the
             session, and the ledger's two writes (the same conditional transactions: grant +
-            nonce + counters, then activation + session record)."""
+            nonce + counters — and, for a capped profile, the requester's slot — then
+            activation + session record)."""
             gid = new_grant_id()
             now = int(time.time())
             expires = now + 1800
             grant = Grant(
                 grant_id=gid,
                 profile="s3-read",
-                requester_id="bench",
+                requester_id=f"bench-{gid}",  # as the broker's: another engineer each round
                 requester_arn="bench",
                 account_id="123456789012",
                 source_identity="bench",
@@ -152,6 +153,7 @@ def warm_grant(rounds: int, *, capped: bool) -> float:
                 created_at=now,
                 expires_at=expires,
                 role_name=f"jit-{gid}",
+                slot=0 if capped else None,
             )
             role = iam.create_role(
                 Path="/jit/",
