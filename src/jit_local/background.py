@@ -36,6 +36,38 @@ def read_exports(path: Path) -> dict[str, str]:
     return values
 
 
+def admin_client(env: dict[str, str], service: str) -> Any:
+    """A boto3 client of the embedded AWS as its administrator (to inspect or change it)."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["JIT_ADMIN_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["JIT_ADMIN_SECRET_ACCESS_KEY"],
+    )
+
+
+def as_admin(env: dict[str, str]) -> dict[str, str]:
+    """``env`` signing as the embedded administrator instead of JITUser."""
+    return {
+        **env,
+        "AWS_ACCESS_KEY_ID": env["JIT_ADMIN_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": env["JIT_ADMIN_SECRET_ACCESS_KEY"],
+    }
+
+
+def as_new_key_of(env: dict[str, str], user: str) -> dict[str, str]:
+    """``env`` signing as ``user`` (a seeded IAM user), with an access key made for it now."""
+    key = admin_client(env, "iam").create_access_key(UserName=user)["AccessKey"]
+    return {
+        **env,
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+    }
+
+
 class BackgroundStack:
     def __init__(
         self, env_file: Path, log_file: Path, *, port: int = 0, timeout: float = 60.0

@@ -15,7 +15,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from jit_local.background import JIT, BackgroundStack, StackFailed
+from jit_local.background import (
+    JIT,
+    BackgroundStack,
+    StackFailed,
+    admin_client,
+    as_admin,
+    as_new_key_of,
+)
 
 BOLD, DIM, GREEN, RED, RESET = (
     ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
@@ -150,19 +157,8 @@ def scenario(env: dict[str, str]) -> None:
     expect(not ok and code == "AccessDenied", "listing another bucket is denied")
 
     step(5, "OtherUser, who is not entitled, is refused")
-    admin_iam = boto3.client(
-        "iam",
-        endpoint_url=endpoint,
-        region_name=env["AWS_REGION"],
-        aws_access_key_id=env["JIT_ADMIN_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["JIT_ADMIN_SECRET_ACCESS_KEY"],
-    )
-    key = admin_iam.create_access_key(UserName="OtherUser")["AccessKey"]
-    other = {
-        **env,
-        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-    }
+    admin_iam = admin_client(env, "iam")
+    other = as_new_key_of(env, "OtherUser")
     refused = jit(other, "request", "s3-read", "--reason", "just curious", who="OtherUser")
     expect(
         refused.returncode == 4 and "not_entitled" in refused.stderr,
@@ -185,42 +181,6 @@ def scenario(env: dict[str, str]) -> None:
     auditor_removes_expired_role(env, admin_iam)
 
 
-def cli_has_audit(env: dict[str, str]) -> bool:
-    done = subprocess.run(
-        [*JIT, "audit", "--help"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-    return done.returncode == 0
-
-
-def signed_audit(env: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
-    """POST /v1/audit signed with the administrator's keys (what `jit audit` sends)."""
-    import urllib.error
-    import urllib.request
-
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    print(f"   $ POST /v1/audit {json.dumps(body)}    {DIM}# as JITAdmin (signed){RESET}")
-    data = json.dumps(body).encode()
-    request = AWSRequest(
-        method="POST",
-        url=f"{env['JIT_API_URL']}/v1/audit",
-        data=data,
-        headers={"content-type": "application/json"},
-    )
-    keys = Credentials(env["JIT_ADMIN_ACCESS_KEY_ID"], env["JIT_ADMIN_SECRET_ACCESS_KEY"])
-    SigV4Auth(keys, "execute-api", env["AWS_REGION"]).add_auth(request)
-    sent = urllib.request.Request(  # noqa: S310 (the local stack on 127.0.0.1)
-        request.url, data=data, headers=dict(request.headers.items()), method="POST"
-    )
-    try:
-        with urllib.request.urlopen(sent, timeout=60) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
 def auditor_removes_expired_role(env: dict[str, str], admin_iam: Any) -> None:
     step(7, "The auditor removes a grant's role once no session of it can be alive")
     requested = jit(
@@ -233,21 +193,10 @@ def auditor_removes_expired_role(env: dict[str, str], admin_iam: Any) -> None:
     expect(role in roles, f"its role {role} exists under /jit/")
     # expiry + the longest session (3600 s) + clock skew (300 s): the first second it may go
     at = int(grant["expires_at"]) + 3600 + 300 + 1
-    admin = {
-        **env,
-        "AWS_ACCESS_KEY_ID": env["JIT_ADMIN_ACCESS_KEY_ID"],
-        "AWS_SECRET_ACCESS_KEY": env["JIT_ADMIN_SECRET_ACCESS_KEY"],
-    }
-    if cli_has_audit(env):
-        done = jit(admin, "audit", "--at", str(at), who="JITAdmin")
-        ok = done.returncode == 0
-        answer = json.loads(done.stdout) if ok else {}
-        report = answer.get("report", answer)
-    else:
-        status, answer = signed_audit(env, {"at": at})
-        ok = status == 200
-        report = answer.get("report", {}) if ok else {}
-        show(json.dumps({k: report.get(k) for k in ("now", "expired", "removed", "cleaned")}))
+    done = jit(as_admin(env), "audit", "--at", str(at), who="JITAdmin")
+    ok = done.returncode == 0
+    answer = json.loads(done.stdout) if ok else {}
+    report = answer.get("report", answer)
     expect(
         ok and role in report.get("removed", []) and grant["id"] in report.get("cleaned", []),
         "the audit, evaluated as of expiry + session + skew + 1 s, removed the role and "

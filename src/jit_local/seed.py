@@ -241,15 +241,7 @@ class Seeded:
 
     def cleanup_env(self, policy_file: str, *, event_bus: bool = True) -> dict[str, str]:
         """The environment the cleanup function gets from template.yaml, for this stack."""
-        env = {
-            "JIT_TABLE_NAME": self.table_name,
-            "JIT_BOUNDARY_POLICY_ARN": self.boundary_arn,
-            "JIT_BROKER_ROLE_ARN": self.broker_role_arn,
-            "JIT_OWNER_TAG": OWNER_TAG,
-            "JIT_ROLE_PATH": "/jit/",
-            "JIT_POLICY_FILE": policy_file,
-            "JIT_DRIFT_QUARANTINE": "false",
-        }
+        env = {**self.broker_env(policy_file), "JIT_DRIFT_QUARANTINE": "false"}
         if event_bus:
             env["JIT_AUDIT_EVENT_BUS"] = AUDIT_BUS
         return env

@@ -89,6 +89,11 @@ class LocalStack:
         self._moto.start()
         self.aws_url = f"http://127.0.0.1:{aws_port}"
         moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
+        # moto's state lives in the process: a stack started after another (tests) starts
+        # from nothing, as `jit local` in a fresh process does.
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
         seeded = self._seed()
         # From here on every request to the embedded AWS is authenticated and authorized.
         ActionAuthenticatorMixin.request_count = 0
@@ -282,21 +287,35 @@ class LocalStack:
             "JIT_ADMIN_SECRET_ACCESS_KEY": admin[1],
         }
 
-    def answers(self) -> bool:
-        """A signed GET /v1/whoami as JITUser answers 200: the whole chain is up."""
+    def call(
+        self, method: str, path: str, body: Any = None, *, user: str = "JITUser"
+    ) -> tuple[int, Any]:
+        """One request to the API signed as ``user`` (a seeded IAM user): (status, JSON)."""
+        import urllib.error
         import urllib.request
 
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
 
-        request = AWSRequest(method="GET", url=f"{self.api_url}/v1/whoami")
-        SigV4Auth(Credentials(*self.keys["JITUser"]), "execute-api", self.region).add_auth(request)
-        prepared = urllib.request.Request(request.url, headers=dict(request.headers.items()))  # noqa: S310
+        data = None if body is None else json.dumps(body).encode()
+        headers = {} if data is None else {"content-type": "application/json"}
+        request = AWSRequest(method=method, url=self.api_url + path, data=data, headers=headers)
+        SigV4Auth(Credentials(*self.keys[user]), "execute-api", self.region).add_auth(request)
+        sent = urllib.request.Request(  # noqa: S310 (loopback)
+            request.url, data=data, headers=dict(request.headers.items()), method=method
+        )
         try:
-            with urllib.request.urlopen(prepared, timeout=10) as response:  # noqa: S310 (loopback)
-                return response.status == 200
-        except OSError:
+            with urllib.request.urlopen(sent, timeout=60) as response:  # noqa: S310
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def answers(self) -> bool:
+        """A signed GET /v1/whoami as JITUser answers 200: the whole chain is up."""
+        try:
+            return self.call("GET", "/v1/whoami")[0] == 200
+        except (OSError, ValueError):
             return False
 
 

@@ -4,18 +4,12 @@ grant's role once no session can be alive, and the timer runs it on its own."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from jit_local.server import ADMIN, LocalStack
 
@@ -40,22 +34,7 @@ def stack(local_stack: Any) -> Any:
 
 
 def post(stack: LocalStack, path: str, body: dict[str, Any], who: str) -> tuple[int, Any]:
-    data = json.dumps(body).encode()
-    request = AWSRequest(
-        method="POST",
-        url=stack.api_url + path,
-        data=data,
-        headers={"content-type": "application/json"},
-    )
-    SigV4Auth(Credentials(*stack.keys[who]), "execute-api", stack.region).add_auth(request)
-    sent = urllib.request.Request(
-        request.url, data=data, headers=dict(request.headers.items()), method="POST"
-    )
-    try:
-        with urllib.request.urlopen(sent, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    return stack.call("POST", path, body, user=who)
 
 
 def request_grant(stack: LocalStack) -> dict[str, Any]:

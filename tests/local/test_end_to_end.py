@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from jit_local.background import JIT, BackgroundStack, StackFailed, read_exports
+from jit_local.background import JIT, BackgroundStack, StackFailed, as_new_key_of, read_exports
 
 
 @pytest.fixture(scope="module")
@@ -135,20 +135,7 @@ def test_everyday_scenario(local_stack: dict[str, Any]) -> None:
 
 
 def test_user_who_is_not_entitled_gets_a_clear_403(local_stack: dict[str, Any]) -> None:
-    env = local_stack["env"]
-    admin_iam = boto3.client(
-        "iam",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id=env["JIT_ADMIN_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["JIT_ADMIN_SECRET_ACCESS_KEY"],
-    )
-    key = admin_iam.create_access_key(UserName="OtherUser")["AccessKey"]
-    other = {
-        **env,
-        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-    }
+    other = as_new_key_of(local_stack["env"], "OtherUser")
     refused = jit(local_stack, "request", "s3-read", "--reason", "curious", env=other)
     assert refused.returncode == 4 and refused.stdout == ""
     assert "may not request 's3-read'" in refused.stderr and "(not_entitled)" in refused.stderr

@@ -4,16 +4,11 @@ valid (moto alone would deny at once or never)."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from typing import Any
 
 import boto3
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from jit_local.server import LocalStack
@@ -35,19 +30,9 @@ def shifted() -> Any:
 
 
 def post(stack: LocalStack, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    data = json.dumps(body).encode()
-    request = AWSRequest(
-        method="POST",
-        url=stack.api_url + path,
-        data=data,
-        headers={"content-type": "application/json"},
-    )
-    SigV4Auth(Credentials(*stack.keys["JITUser"]), "execute-api", stack.region).add_auth(request)
-    sent = urllib.request.Request(
-        request.url, data=data, headers=dict(request.headers.items()), method="POST"
-    )
-    with urllib.request.urlopen(sent, timeout=30) as response:
-        return json.loads(response.read())
+    status, answer = stack.call("POST", path, body)
+    assert status == 201, answer
+    return answer
 
 
 def s3_for(stack: LocalStack, creds: dict[str, Any]) -> Any:

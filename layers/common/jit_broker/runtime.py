@@ -1,5 +1,6 @@
-"""Wiring: the one Broker of a Lambda execution environment, built on first use (not at
-import), from settings and boto3 clients. Tests replace it with ``set_broker``."""
+"""Wiring: the one Broker, Auditor and audit gate of a Lambda execution environment, each
+built on first use (not at import) from settings and boto3 clients. Tests and the local stack
+replace them with ``set_broker`` / ``set_auditor`` / ``set_audit_gate``."""
 
 from __future__ import annotations
 
@@ -11,20 +12,6 @@ from jit_broker.grants import Broker
 
 if TYPE_CHECKING:  # the auditor loads on first use, not on the broker's import path
     from jit_broker.cleanup import AuditGate, Auditor, AuditRunner
-
-_broker: Broker | None = None
-
-
-def broker() -> Broker:
-    global _broker
-    if _broker is None:
-        _broker = build_broker()
-    return _broker
-
-
-def set_broker(value: Broker | None) -> None:
-    global _broker
-    _broker = value
 
 
 def build_broker(session: Any = None, clock: Callable[[], float] | None = None) -> Broker:
@@ -58,36 +45,6 @@ def build_broker(session: Any = None, clock: Callable[[], float] | None = None) 
 
 
 # --- the auditor -----------------------------------------------------------------------------
-_auditor: Auditor | None = None
-_audit_gate: AuditGate | None = None
-
-
-def auditor() -> Auditor:
-    """The cleanup function's Auditor, built on first use."""
-    global _auditor
-    if _auditor is None:
-        _auditor = build_auditor()
-    return _auditor
-
-
-def set_auditor(value: Auditor | None) -> None:
-    global _auditor
-    _auditor = value
-
-
-def audit_gate() -> AuditGate:
-    """POST /v1/audit's gate: in Lambda it invokes the cleanup function."""
-    global _audit_gate
-    if _audit_gate is None:
-        _audit_gate = build_audit_gate()
-    return _audit_gate
-
-
-def set_audit_gate(value: AuditGate | None) -> None:
-    global _audit_gate
-    _audit_gate = value
-
-
 def build_auditor(
     session: Any = None,
     clock: Callable[[], float] | None = None,
@@ -156,3 +113,27 @@ def build_audit_gate(runner: AuditRunner | None = None, session: Any = None) -> 
         policy=lambda: load_policy(parameter=settings.policy_parameter, path=settings.policy_file),
         runner=runner,
     )
+
+
+class _Lazy[T]:
+    """A value built on first call and kept for the execution environment's life."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._value: T | None = None
+
+    def __call__(self) -> T:
+        if self._value is None:
+            self._value = self._build()
+        return self._value
+
+    def set(self, value: T | None) -> None:
+        self._value = value
+
+
+broker: _Lazy[Broker] = _Lazy(build_broker)
+set_broker = broker.set
+auditor: _Lazy[Auditor] = _Lazy(build_auditor)
+set_auditor = auditor.set
+audit_gate: _Lazy[AuditGate] = _Lazy(build_audit_gate)
+set_audit_gate = audit_gate.set
