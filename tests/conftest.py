@@ -7,7 +7,9 @@ import copy
 import importlib.util
 import json
 import shutil
+import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,43 @@ def _fake_aws_environment(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "jit-broker")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "JitBroker")
+
+
+# ------------------------------------------------------------------ the one clock seam
+FROZEN_AT = 1_795_000_000  # 2026-11-18T08:26:40Z: where a frozen test clock stands
+
+
+@dataclass
+class TestClock:
+    """The clock of a test: ``time.time``/``datetime.now`` as the code under test, boto3 and
+    moto all read them (moto stamps CreateDate with them), held still until moved."""
+
+    traveller: Any
+
+    def now(self) -> int:
+        return int(time.time())
+
+    def move_to(self, epoch: float) -> None:
+        self.traveller.move_to(epoch)
+
+    def advance(self, seconds: float) -> None:
+        self.traveller.shift(seconds)
+
+
+@pytest.fixture
+def frozen_clock(request: pytest.FixtureRequest) -> Iterator[TestClock]:
+    """Freeze the wall clock for the code under test and in-process moto alike, at
+    ``FROZEN_AT`` or at the epoch of the test's ``@pytest.mark.frozen_at(epoch)``.
+
+    Tests that compare the auditor's "now" with what moto recorded (a role's CreateDate) take
+    this fixture, so they pass whatever day the suite runs on. time.monotonic is left alone
+    (timeouts and backoff keep working)."""
+    import time_machine
+
+    marker = request.node.get_closest_marker("frozen_at")
+    at = marker.args[0] if marker else FROZEN_AT
+    with time_machine.travel(at, tick=False) as traveller:
+        yield TestClock(traveller)
 
 
 class CallLog:

@@ -17,10 +17,14 @@ from jit_broker import runtime
 from jit_broker.cleanup import AuditGate, LambdaAuditRunner
 from jit_broker.models.audit import AuditReport, AuditRequest
 from jit_broker.settings import Settings
+from tests.conftest import FROZEN_AT
 from tests.integration.cleanup_support import make_auditor, make_grant
 
 ADMIN = "arn:aws:iam::123456789012:user/JITAdmin"
-NOW = 1_795_000_000
+# moto stamps roles with the wall clock and the auditor compares its "now" with them: every
+# test here runs on the one frozen test clock, so the day the suite runs on does not matter.
+NOW = FROZEN_AT
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 @pytest.fixture

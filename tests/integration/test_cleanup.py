@@ -16,7 +16,7 @@ from jit_broker.adapters.ledger import Ledger
 from jit_broker.cleanup import AS_CURRENT_PROFILE, AS_WRITTEN
 from jit_broker.documents import policy_digest
 from jit_broker.models.domain import GrantStatus
-from tests.conftest import FakeMonotonic, grant_body
+from tests.conftest import FROZEN_AT, FakeMonotonic, grant_body
 from tests.integration.cleanup_support import (
     Events,
     iam_snapshot,
@@ -28,7 +28,10 @@ from tests.integration.cleanup_support import (
     role_names,
 )
 
-NOW = 1_795_000_000  # 2026-11-18
+# moto stamps roles with the wall clock and the auditor compares its "now" with them: every
+# test here runs on the one frozen test clock, so the day the suite runs on does not matter.
+NOW = FROZEN_AT
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 SESSION_AND_SKEW = 3600 + 300
 IAM_WRITES = {
     "PutRolePolicy",
