@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 profile="s3-read",
                 requester_id="arn:aws:iam::123456789012:user/JITUser",
                 requester_arn="arn:aws:iam::123456789012:user/JITUser",
+                owner="arn:aws:iam::123456789012:user/JITUser|AIDAJITUSEREXAMPLE",
                 account_id="123456789012",
                 source_identity="JITUser",
                 status=GrantStatus.ACTIVE,

@@ -147,6 +147,7 @@ def warm_grant(rounds: int, *, capped: bool) -> float:
                 profile="s3-read",
                 requester_id=f"bench-{gid}",  # as the broker's: another engineer each round
                 requester_arn="bench",
+                owner=f"bench-{gid}",
                 account_id="123456789012",
                 source_identity="bench",
                 status=GrantStatus.REQUESTED,
@@ -175,7 +176,12 @@ def warm_grant(rounds: int, *, capped: bool) -> float:
                 DurationSeconds=1800,
             )["Credentials"]
             ledger.open_grant(
-                grant, nonce=uuid.uuid4().hex, now=now, rate_limit=10**6, max_roles=10**6
+                grant,
+                nonce=uuid.uuid4().hex,
+                now=now,
+                rate_limit=10**6,
+                max_roles=10**6,
+                max_roles_per_owner=10**6,
             )
             ledger.activate(
                 grant.model_copy(update={"role_arn": role["Arn"], "role_id": role["RoleId"]}),

@@ -223,6 +223,24 @@ class LambdaContext:
         return 25_000
 
 
+def unique_id_of(arn: str) -> str:
+    """The unique id API Gateway reports as identity.caller for ``arn`` (stable per ARN in
+    tests; a re-created principal is given another with ``unique_id=``)."""
+    import hashlib
+
+    digest = hashlib.sha256(arn.encode()).hexdigest()[:17].upper()
+    if ":assumed-role/" in arn:
+        role = arn.rsplit("/", 1)[0]
+        session = arn.rsplit("/", 1)[1]
+        return f"AROA{hashlib.sha256(role.encode()).hexdigest()[:17].upper()}:{session}"
+    return f"AIDA{digest}"
+
+
+def owner_of(arn: str) -> str:
+    """identity.Caller.owner of ``arn`` as api_event presents it."""
+    return f"{arn}|{unique_id_of(arn)}"
+
+
 def api_event(
     method: str,
     path: str,
@@ -231,6 +249,7 @@ def api_event(
     user_arn: str = JIT_USER,
     base: str = "whoami.json",
     headers: dict[str, str] | None = None,
+    unique_id: str | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event (from events/) for ``method path`` by ``user_arn``."""
     event = json.loads((EVENTS / base).read_text())
@@ -244,6 +263,7 @@ def api_event(
     if user_arn is not None:
         identity["userArn"] = user_arn
         identity["accountId"] = user_arn.split(":")[4]
+        identity["caller"] = identity["user"] = unique_id or unique_id_of(user_arn)
     merged = {"content-type": "application/json", **(headers or {})}
     event["headers"] = {**(event.get("headers") or {}), **merged}
     event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}

@@ -248,7 +248,7 @@ class Seeded:
 
     def broker_env(self, policy_file: str) -> dict[str, str]:
         """The environment the broker function gets from template.yaml, for this stack."""
-        return {
+        env = {
             "JIT_TABLE_NAME": self.table_name,
             "JIT_BOUNDARY_POLICY_ARN": self.boundary_arn,
             "JIT_BROKER_ROLE_ARN": self.broker_role_arn,
@@ -256,6 +256,9 @@ class Seeded:
             "JIT_ROLE_PATH": "/jit/",
             "JIT_POLICY_FILE": policy_file,
         }
+        if self.cleanup_role_arn:
+            env["JIT_AUDITOR_ROLE_ARN"] = self.cleanup_role_arn
+        return env
 
 
 def seed_broker_resources(

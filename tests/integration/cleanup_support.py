@@ -14,7 +14,7 @@ from jit_broker.adapters.ledger import Ledger
 from jit_broker.cleanup import Auditor
 from jit_broker.models.domain import Grant, GrantStatus
 from jit_broker.settings import AuditSettings
-from tests.conftest import FakeMonotonic
+from tests.conftest import FakeMonotonic, owner_of
 
 JIT_USER = "arn:aws:iam::123456789012:user/JITUser"
 
@@ -72,6 +72,7 @@ def make_grant(
         profile="s3-read",
         requester_id=JIT_USER,
         requester_arn=JIT_USER,
+        owner=owner_of(JIT_USER),
         account_id="123456789012",
         source_identity="JITUser",
         reason="test",
@@ -89,7 +90,12 @@ def make_grant(
             }
         )
     ledger.open_grant(
-        grant, nonce=f"n-{gid}", now=grant.created_at, rate_limit=10**6, max_roles=10**6
+        grant,
+        nonce=f"n-{gid}",
+        now=grant.created_at,
+        rate_limit=10**6,
+        max_roles=10**6,
+        max_roles_per_owner=10**6,
     )
     role = None
     if with_role:

@@ -40,7 +40,7 @@ def digest_of(policy_document: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def test_whoami_reports_the_identity_api_gateway_verified(call: Any) -> None:
+def test_whoami_reports_the_identity_api_gateway_verified(stack: Any, call: Any) -> None:
     status, _, body = call("GET", "/v1/whoami")
     assert status == 200
     assert body == {
@@ -67,7 +67,7 @@ def test_identity_in_body_or_headers_is_ignored(stack: Any, call: Any) -> None:
     assert stack.calls.named("CreateRole") == []
 
 
-def test_null_identity_is_refused(call: Any) -> None:
+def test_null_identity_is_refused(stack: Any, call: Any) -> None:
     status, _, body = call("GET", "/v1/whoami", user_arn=None, base="null-identity.json")
     assert status == 403
     assert body["error"]["code"] == "not_authenticated"
@@ -395,7 +395,7 @@ def test_assumed_role_decisions_do_not_depend_on_the_session_name(stack: Any, ca
     assert call("GET", "/v1/profiles", user_arn=arn)[2] == {"profiles": []}
 
 
-def test_openapi_document_is_served(call: Any) -> None:
+def test_openapi_document_is_served(stack: Any, call: Any) -> None:
     status, _, body = call("GET", "/v1/openapi.json")
     assert status == 200
     assert "/v1/grants" in body["paths"] and body["info"]["title"] == "JIT access broker"
@@ -458,7 +458,7 @@ def test_rate_limit_refuses_before_any_iam_call(stack: Any, call: Any) -> None:
     status, _, body = call("POST", "/v1/grants", grant_body())
     assert (
         status == 429
-        and "too many grant requests this minute (limit 2)" in body["error"]["message"]
+        and "too many credential requests this minute (limit 2)" in body["error"]["message"]
     )
     assert stack.calls.named("CreateRole") == [] and stack.calls.named("AssumeRole") == []
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from jit_broker import documents
+from jit_broker import documents, naming
 from jit_broker.adapters.ledger import Ledger
 from jit_broker.cleanup import AS_CURRENT_PROFILE, AS_WRITTEN
 from jit_broker.documents import policy_digest
@@ -125,7 +125,11 @@ def test_removing_a_stale_role_takes_at_most_six_iam_calls_plus_one_tag_read(sta
 # ---------------------------------------------------------------- ownership
 
 
-def test_decoys_survive_and_only_the_genuine_orphan_is_removed(stack):
+def test_threat31_decoys_and_unledgered_roles_survive_as_findings_only(stack):
+    """Removal needs the whole proof: the path, the broker's name pattern, the owner tag and a
+    ledger record with the role's RoleId. A team's role under the path with the owner tag
+    (the attack's `/jit/some-team-role`), or a broker-named role the ledger never recorded,
+    is reported, never removed."""
     at = NOW + 10**6  # every role is old enough
     decoys = {
         "jit-at-root": "/",
@@ -137,48 +141,78 @@ def test_decoys_survive_and_only_the_genuine_orphan_is_removed(stack):
     plain_role(stack, "jit-untagged", owner=None)
     plain_role(stack, "jit-other-owner", owner="someone-else")
     mismatch = make_grant(stack, expires_at=NOW - 10**5, role_id="AROAOTHERROLEID000000")
-    plain_role(stack, "jit-orphan")  # owner tag, no ledger record, old: the one to remove
+    plain_role(stack, "some-team-role")  # owner tag, not a broker name, no ledger record
+    unledgered = naming.role_name_for(naming.new_grant_id())
+    plain_role(stack, unledgered)  # a broker name and the owner tag, but no ledger record
+    untagged_broker_name = naming.role_name_for(naming.new_grant_id())
+    plain_role(stack, untagged_broker_name, owner=None)
     stack.calls.clear()
 
     report = make_auditor(stack).run(at=at)
 
-    assert report.removed == ["jit-orphan"]
+    assert report.removed == []
+    assert stack.calls.named("DeleteRole") == []
     survivors = role_names(stack)
-    assert {*decoys, "jit-untagged", "jit-other-owner", mismatch.role_name} <= survivors
+    assert {
+        *decoys,
+        "jit-untagged",
+        "jit-other-owner",
+        "some-team-role",
+        unledgered,
+        untagged_broker_name,
+        mismatch.role_name,
+    } <= survivors
     kinds = {(f.kind, f.role_name) for f in report.findings}
     assert ("role_id_mismatch", mismatch.role_name) in kinds
-    assert ("not_owned", "jit-untagged") in kinds
-    assert ("not_owned", "jit-other-owner") in kinds
+    assert ("unexpected_role", "jit-untagged") in kinds
+    assert ("unexpected_role", "jit-other-owner") in kinds
+    assert ("not_owned", untagged_broker_name) in kinds
     assert ("outside_broker_path", "jit-in-sub") in kinds
-    deleted = {p["RoleName"] for p in stack.calls.named("DeleteRole")}
-    assert deleted == {"jit-orphan"}
+    assert ("unexpected_role", "some-team-role") in kinds
+    assert ("unexpected_role", unledgered) in kinds
     assert status_of(stack, mismatch.grant_id) == GrantStatus.EXPIRED  # ledger says expired
-    assert not any(p["RoleName"] == mismatch.role_name for p in stack.calls.named("PutRolePolicy"))
+    writes = {op for op in stack.calls.operations() if op in IAM_WRITES}
+    assert writes == set()  # nothing of any of them was touched
 
 
-def test_a_role_younger_than_the_minimum_age_survives_even_as_an_orphan(stack):
+def test_a_role_younger_than_the_minimum_age_is_not_even_reported(stack):
     plain_role(stack, "jit-just-made")
     from datetime import UTC, datetime
 
     created = stack.iam.get_role(RoleName="jit-just-made")["Role"]["CreateDate"]
     young = int(created.astimezone(UTC).timestamp())
     report = make_auditor(stack).run(at=young + 599)
-    assert report.removed == [] and "jit-just-made" in role_names(stack)
+    assert report.removed == [] and report.findings == []
     assert stack.calls.named("ListRoleTags") == []
     old = make_auditor(stack).run(at=young + 600)
-    assert old.removed == ["jit-just-made"]
-    del datetime
+    assert old.removed == [] and "jit-just-made" in role_names(stack)
+    assert [(f.kind, f.role_name) for f in old.findings] == [("unexpected_role", "jit-just-made")]
 
 
-def test_an_orphan_with_a_cleaned_record_is_removed_but_not_with_another_role_id(stack):
+def test_a_role_whose_cleaned_record_holds_its_role_id_is_removed(stack):
+    """The whole proof (path, name, owner tag, the ledger's RoleId) is enough to remove it."""
+    grant = make_grant(stack, expires_at=NOW - 10**5)
+    ledger = Ledger(stack.dynamodb, stack.seeded.table_name)
+    ledger.move(grant.grant_id, GrantStatus.ACTIVE, GrantStatus.EXPIRED)
+    expired = ledger.get_grant(grant.grant_id)
+    assert expired is not None
+    ledger.mark_cleaned(expired, now=NOW, release_quota=True)  # as if the removal was lost
+    stack.calls.clear()
+    report = make_auditor(stack).run(at=NOW + 10**6)
+    assert report.removed == [grant.role_name]
+    assert grant.role_name not in role_names(stack)
+
+
+def test_a_role_re_created_under_a_cleaned_grant_name_is_reported_not_removed(stack):
     grant = make_grant(stack, expires_at=NOW)
     auditor = make_auditor(stack)
     auditor.run(at=NOW + SESSION_AND_SKEW + 1)  # cleaned, role gone
+    assert status_of(stack, grant.grant_id) == GrantStatus.CLEANED
     # the same name appears again (someone re-created it): a cleaned record, a new RoleId
     plain_role(stack, grant.role_name)
     report = auditor.run(at=NOW + 10**6)
     assert grant.role_name in role_names(stack)
-    assert ("role_id_mismatch", grant.role_name) in {(f.kind, f.role_name) for f in report.findings}
+    assert ("unexpected_role", grant.role_name) in {(f.kind, f.role_name) for f in report.findings}
 
 
 # ---------------------------------------------------------------- teardown

@@ -15,8 +15,11 @@ One run (``Auditor.run``), every step idempotent so that runs may overlap or sto
      role quota given back; live roles are checked for drift (permissions against the
      digest and managed policies the grant's record holds of what the broker wrote; a record
      older than those fields against the current profile, which the finding says);
-   - without an open grant (no record, or a cleaned one): an orphan, removed once older than
-     the minimum age if it carries the owner tag (and, when a record exists, its RoleId);
+   - a revoked grant's role (revocation tears it down itself; this finishes one that stopped
+     half way): the deny again, then removed at once;
+   - without an open grant: removed only with the whole proof that the broker made it (its
+     name pattern, the owner tag and a cleaned ledger record holding its RoleId), once older
+     than the minimum age; anything else under the path is a finding, never removed;
 3. open grants whose role was not seen: the role is gone (or, after a partial sweep, looked
    up), so the grant is brought to ``cleaned`` (a crashed request via ``failed``) when its time
    has come — nothing is assumable and every record is kept.
@@ -31,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,16 +51,12 @@ if TYPE_CHECKING:
     from jit_broker.identity import Caller
     from jit_broker.settings import AuditSettings, Settings
 
-_ROLE_NAME = re.compile(r"^jit-(g-[0-9a-f]{24})$")
-
 
 class EventSink(Protocol):
     def publish(self, events: list[tuple[str, dict[str, Any]]]) -> int: ...
 
 
-def grant_id_of(role_name: str) -> str | None:
-    match = _ROLE_NAME.fullmatch(role_name)
-    return match.group(1) if match else None
+grant_id_of = naming.grant_id_of_role
 
 
 def deletable_at(grant: Grant, clock_skew: int) -> int:
@@ -246,10 +244,12 @@ class Auditor:
         elif grant.status == GrantStatus.ACTIVE:
             self._check_drift(run, grant, role)
             return
-        elif grant.status == GrantStatus.REVOKED and run.now < deletable_at(
-            grant, self._settings.clock_skew_seconds
-        ):
-            self._deny(run, role.name)  # completes a revocation that stopped half way
+        elif grant.status == GrantStatus.REVOKED:
+            # A revocation that stopped half way: the deny again, then the role goes at once
+            # (as revocation itself does: nothing waits for a revoked grant's sessions).
+            self._deny(run, role.name)
+            self._remove_grant_role(run, grant, role)
+            return
         if run.now >= deletable_at(grant, self._settings.clock_skew_seconds):
             self._remove_grant_role(run, grant, role)
 
@@ -300,7 +300,10 @@ class Auditor:
             return
         try:
             released = self._ledger.mark_cleaned(
-                grant, now=run.now, release_quota=grant.status != GrantStatus.FAILED
+                grant,
+                now=run.now,
+                # a failed grant gave its quotas back on failing, a revoked one on its removal
+                release_quota=grant.status != GrantStatus.FAILED and grant.role_removed_at is None,
             )
         except GrantNotActive:
             return
@@ -310,8 +313,16 @@ class Auditor:
 
     # --- roles without an open grant ---------------------------------------------------
     def _orphan(self, run: _Run, role: ListedRole, gid: str | None) -> None:
+        """A role under the path with no open grant. Removed only with the full proof that
+        the broker made it (threat 31): the broker's name pattern, the owner tag and a
+        ledger record holding this very RoleId. Anything else is a finding, never removed."""
         if role.created_at + self._settings.min_role_age_seconds > run.now:
             return  # maybe being created right now: never touched
+        if gid is None:
+            self._finding(
+                run, "unexpected_role", role, None, "under the broker's path, not a grant role"
+            )
+            return
         tags = self._tags(run, role)
         if tags is None:
             return
@@ -320,11 +331,12 @@ class Auditor:
                 run, "not_owned", role, gid, "under the broker's path without its owner tag"
             )
             return
-        record = self._ledger.get_grant(gid) if gid else None
+        record = self._ledger.get_grant(gid)
         if record is not None and record.status != GrantStatus.CLEANED:
             return  # a grant opened after this run read the ledger: next run
-        if record is not None and record.role_id and record.role_id != role.role_id:
-            self._finding(run, "role_id_mismatch", role, gid, "left alone")
+        if record is None or record.role_id != role.role_id:
+            why = "no ledger record" if record is None else "the ledger holds another RoleId"
+            self._finding(run, "unexpected_role", role, gid, f"{why}: left alone")
             return
         self._remove(run, role, deny_first=True)
 
@@ -340,7 +352,7 @@ class Auditor:
                     grant.status == GrantStatus.REQUESTED
                     and grant.created_at + self._settings.min_role_age_seconds <= run.now
                 )
-                or grant.status == GrantStatus.FAILED
+                or grant.status in (GrantStatus.FAILED, GrantStatus.REVOKED)
                 or (grant.status == GrantStatus.ACTIVE and run.now >= grant.expires_at)
                 or run.now >= deletable_at(grant, skew)
             )
@@ -362,7 +374,7 @@ class Auditor:
             grant = self._reconcile(run, grant, None)
         elif grant.status == GrantStatus.ACTIVE and run.now >= grant.expires_at:
             grant = self._expire(run, grant, None)
-        if grant.status == GrantStatus.FAILED or run.now >= deletable_at(
+        if grant.status in (GrantStatus.FAILED, GrantStatus.REVOKED) or run.now >= deletable_at(
             grant, self._settings.clock_skew_seconds
         ):
             self._clean(run, grant)
@@ -496,6 +508,9 @@ class Auditor:
             "AuditGrantsReconciled": len(report.failed),
             "AuditDrift": sum(1 for f in report.findings if f.kind.startswith("drift_")),
             "AuditFindings": len(report.findings),
+            "AuditUnexpectedRoles": sum(
+                1 for f in report.findings if f.kind in ("unexpected_role", "not_owned")
+            ),
             "AuditRemovalsDeferred": len(report.deferred),
             "AuditIncomplete": 0 if report.complete else 1,
         }

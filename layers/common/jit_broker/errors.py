@@ -26,6 +26,14 @@ class NotAuthenticated(BrokerError):
     code = "not_authenticated"
 
 
+class BrokerSessionRefused(BrokerError):
+    """The caller is a session of one of the broker's own roles (a grant's, the broker's,
+    the auditor's): such a caller may mint nothing (threat 27)."""
+
+    status = 403
+    code = "broker_session_refused"
+
+
 class NotEntitled(BrokerError):
     status = 403
     code = "not_entitled"

@@ -11,15 +11,26 @@ Order of a grant (each step only after the one before succeeded):
 4. AssumeRole (retried through IAM's eventual consistency);
 5. the ledger moves the grant to active and records the session (access key id, expiry)
    in one transaction; only then are credentials returned (→ 503 and nothing otherwise).
+
+A further session of a grant: owner only; the nonce, the owner's rate counter and the grant's
+status are written in one transaction before STS is called; the session is recorded before
+its credentials are returned. Revocation: ledger first, the deny-all, then the role is torn
+down at once (the deny is in place, so no session of it can gain anything while it goes) and
+its quotas are given back.
+
+Entitlement is judged on ``Caller.requester_id`` (the role ARN of a role session); ownership
+of a grant — seeing it, taking sessions of it, revoking it, counting against limits — on
+``Caller.owner`` (the exact caller). The broker's own sessions are never callers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jit_broker import documents, naming
 from jit_broker.adapters.iam import RoleSpec
@@ -32,7 +43,7 @@ from jit_broker.errors import (
     NotFound,
     TooManyRequests,
 )
-from jit_broker.identity import Caller
+from jit_broker.identity import Caller, caller_from_context, refuse_broker_principals
 from jit_broker.models.domain import Credentials, Grant, GrantStatus, IssuedSession
 from jit_broker.models.input import GrantRequest, RevokeRequest, SessionRequest
 
@@ -71,6 +82,12 @@ class Broker:
     def _now(self) -> int:
         return int(self._clock())
 
+    def identify(self, request_context: dict[str, Any] | None) -> Caller:
+        """The verified caller of a request; a session of the broker's own roles (a grant's,
+        the broker's, the auditor's) is refused here, on every route (threat 27)."""
+        caller = caller_from_context(request_context)
+        return refuse_broker_principals(caller, self._settings.own_role_names)
+
     def _admitted(self, caller: Caller) -> AccessPolicy:
         policy = self._policy()
         if not policy.is_account_allowed(caller.account_id):
@@ -83,7 +100,7 @@ class Broker:
 
     def grants_of(self, caller: Caller) -> list[Grant]:
         self._admitted(caller)
-        return self._ledger.grants_of(caller.requester_id)
+        return self._ledger.grants_of(caller.owner)
 
     def grant(self, caller: Caller, grant_id: str) -> Grant:
         policy = self._admitted(caller)
@@ -96,7 +113,7 @@ class Broker:
         grant = self._ledger.get_grant(grant_id)
         if grant is None:
             raise not_found
-        if grant.requester_id != caller.requester_id and not policy.is_administrator(caller):
+        if grant.owner != caller.owner and not policy.is_administrator(caller):
             raise not_found  # someone else's grant: do not reveal that it exists
         return grant
 
@@ -137,7 +154,7 @@ class Broker:
                 f"{request.profile!r} (the most it allows): use or revoke one first"
             )
             slot = self._ledger.free_slot(
-                caller.requester_id, request.profile, profile.max_active_grants, now
+                caller.owner, request.profile, profile.max_active_grants, now
             )
             if slot is None:
                 raise TooManyRequests(held)
@@ -148,6 +165,7 @@ class Broker:
             profile=request.profile,
             requester_id=caller.requester_id,
             requester_arn=caller.arn,
+            owner=caller.owner,
             account_id=caller.account_id,
             source_identity=caller.source_identity,
             reason=request.reason,
@@ -173,6 +191,7 @@ class Broker:
             now=now,
             rate_limit=policy.limits.requests_per_minute,
             max_roles=self._settings.max_roles,
+            max_roles_per_owner=self._settings.max_roles_per_owner,
             held_message=held,
         )
         try:
@@ -182,7 +201,7 @@ class Broker:
             raise
         grant = grant.model_copy(update={"role_arn": role.arn, "role_id": role.role_id})
         try:
-            credentials, session = self._assume(grant, profile, now)
+            credentials, session = self._assume(grant, profile, caller, now)
         except BrokerError as exc:
             self._iam.delete_role(grant.role_name, tuple(profile.permissions.managed))
             self._fail(grant, exc)
@@ -203,8 +222,8 @@ class Broker:
     def issue_session(self, caller: Caller, grant_id: str, request: SessionRequest) -> Issued:
         policy = self._admitted(caller)
         grant = self._visible_grant(policy, caller, grant_id)
-        if grant.requester_id != caller.requester_id:
-            raise NotEntitled("only the grant's requester may take sessions of it")
+        if grant.owner != caller.owner:
+            raise NotEntitled("only the grant's owner may take sessions of it")
         now = self._now()
         if grant.status != GrantStatus.ACTIVE:
             raise GrantNotActive(f"grant {grant_id} is {grant.status.value}: request a new grant")
@@ -215,18 +234,32 @@ class Broker:
         profile = policy.profiles.get(grant.profile)
         if profile is None or not policy.is_entitled(profile, caller):
             raise NotEntitled(f"{caller.requester_id} may no longer use {grant.profile!r}")
-        credentials, session = self._assume(grant, profile, now)
-        self._ledger.record_session(
-            grant_id, session, nonce=request.nonce, requester_id=caller.requester_id, now=now
+        # The nonce and the rate limit are spent before STS is called: a replay or a flood
+        # never reaches STS, and no session exists that the ledger does not expect.
+        self._ledger.admit_session(
+            grant_id,
+            owner=caller.owner,
+            nonce=request.nonce,
+            now=now,
+            rate_limit=policy.limits.requests_per_minute,
         )
+        credentials, session = self._assume(grant, profile, caller, now)
+        self._ledger.record_session(grant_id, session)
         return Issued(
             grant.model_copy(update={"sessions_issued": grant.sessions_issued + 1}), credentials
         )
 
     # --- revoke ------------------------------------------------------------------------
     def revoke(self, caller: Caller, grant_id: str, request: RevokeRequest) -> Grant:
-        """Ledger first (no further sessions), then a deny-all on the role. Re-running it on
-        a revoked grant completes a revocation that stopped half way."""
+        """Ledger first (no further sessions), then a deny-all on the role, then the role is
+        torn down at once and its quotas given back. Re-running it on a revoked grant
+        completes a revocation that stopped half way; what it cannot finish the auditor does.
+
+        Tearing down at once does not weaken threat 20 (no role removed while its sessions
+        may live): that rule keeps an expiring grant's sessions from losing access early, but
+        a revoked grant's sessions are meant to lose it. The deny-all is in place before the
+        first policy is removed and is removed last (iam.Iam.teardown), so at no step does a
+        session hold more than before; once the role is gone AWS refuses its sessions."""
         del request  # the reason is logged by the handler, not stored with secrets
         policy = self._admitted(caller)
         grant = self._visible_grant(policy, caller, grant_id)
@@ -237,19 +270,21 @@ class Broker:
                 GrantStatus.ACTIVE,
                 GrantStatus.REVOKED,
                 revoked_at=now,
-                revoked_by=caller.requester_id,
+                revoked_by=caller.arn,
             )
             grant = grant.model_copy(
-                update={
-                    "status": GrantStatus.REVOKED,
-                    "revoked_at": now,
-                    "revoked_by": caller.requester_id,
-                }
+                update={"status": GrantStatus.REVOKED, "revoked_at": now, "revoked_by": caller.arn}
             )
         elif grant.status != GrantStatus.REVOKED:
             raise GrantNotActive(f"grant {grant_id} is {grant.status.value}: nothing to revoke")
         self._iam.deny_everything(grant.role_name)
         self._ledger.release_slot(grant)
+        if grant.role_removed_at is None and self._iam.teardown(
+            grant.role_name, tuple(grant.managed_policy_arns or ())
+        ):
+            with contextlib.suppress(GrantNotActive):  # the auditor marked it cleaned meanwhile
+                self._ledger.role_removed(grant, now=now)
+            grant = grant.model_copy(update={"role_removed_at": now})
         return grant
 
     # --- helpers -----------------------------------------------------------------------
@@ -260,7 +295,7 @@ class Broker:
             grant.grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, failure=exc.code
         )
         self._ledger.release_slot(grant)
-        self._ledger.release_role_quota()
+        self._ledger.release_role_quota(grant)
 
     def _role_spec(self, grant: Grant, profile: Profile) -> RoleSpec:
         statements = profile.permissions.inline.statements() if profile.permissions.inline else []
@@ -282,20 +317,23 @@ class Broker:
         )
 
     def _assume(
-        self, grant: Grant, profile: Profile, now: int
+        self, grant: Grant, profile: Profile, caller: Caller, now: int
     ) -> tuple[Credentials, IssuedSession]:
+        """One session for ``caller`` (the caller of this request: its SourceIdentity and
+        tags name them, never a value stored with the grant)."""
         assert grant.role_arn is not None
         duration = naming.session_seconds(grant.expires_at - now, profile.max_session)
-        session_name = naming.sts_name(f"jit-{grant.source_identity}")
+        source_identity = caller.source_identity
+        session_name = naming.sts_name(f"jit-{source_identity}")
         credentials = self._sts.assume(
             role_arn=grant.role_arn,
             session_name=session_name,
-            source_identity=grant.source_identity,
+            source_identity=source_identity,
             duration_seconds=duration,
             tags={
                 documents.TAG_GRANT: grant.grant_id,
                 documents.TAG_PROFILE: grant.profile,
-                documents.TAG_REQUESTER: naming.tag_value(grant.requester_id),
+                documents.TAG_REQUESTER: naming.tag_value(caller.arn),
             },
         )
         session = IssuedSession(
@@ -303,7 +341,7 @@ class Broker:
             access_key_id=credentials.access_key_id,
             issued_at=now,
             expires_at=credentials.expiration,
-            source_identity=grant.source_identity,
+            source_identity=source_identity,
             session_name=session_name,
         )
         return credentials, session

@@ -5,6 +5,13 @@ SigV4 signature. Accepted principals: IAM users, assumed-role sessions and feder
 Root and anything unrecognised are refused. An assumed-role caller is identified by its role
 (``arn:aws:iam::ACCOUNT:role/NAME``): the session name is chosen by the caller, so no
 entitlement depends on it.
+
+Ownership is another question: a grant belongs to the exact caller that requested it
+(:attr:`Caller.owner`): the principal's unique id as the request context reports it
+(``AIDA…`` for a user, ``AROA…:SESSION`` for a role session). Two people behind one role
+(an Identity Center permission set, a team role) are entitled alike but own nothing in
+common, and a principal deleted and re-created under the same ARN (a new unique id) owns
+none of the old one's grants.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from jit_broker.errors import NotAuthenticated
+from jit_broker import naming
+from jit_broker.errors import BrokerSessionRefused, NotAuthenticated
 from jit_broker.naming import sts_name
 
 _ACCOUNT = r"(?P<account>\d{12})"
@@ -39,6 +47,15 @@ class Caller:
     name: str  # user name, role name or federated user name
     session_name: str | None = None
     access_key: str | None = None
+    # requestContext.identity.caller: "AIDA…" (user), "AROA…:SESSION" (role session). The
+    # unique id survives nothing: a principal re-created under the same ARN gets a new one.
+    unique_id: str = ""
+
+    @property
+    def owner(self) -> str:
+        """Who a grant belongs to: the exact caller, unique id included (never shared by two
+        sessions of one role, nor by a deleted principal and its namesake)."""
+        return f"{self.arn}|{self.unique_id}"
 
     @property
     def source_identity(self) -> str:
@@ -52,25 +69,63 @@ def caller_from_context(request_context: dict[str, Any] | None) -> Caller:
     identity = (request_context or {}).get("identity") or {}
     arn = identity.get("userArn")
     account = identity.get("accountId")
-    if not arn or not account or not identity.get("caller"):
+    unique_id = identity.get("caller")
+    if not arn or not account or not unique_id or not isinstance(unique_id, str):
         raise NotAuthenticated("the request carries no verified IAM identity: sign it with SigV4")
-    return parse_caller(str(arn), str(account), access_key=identity.get("accessKey"))
+    return parse_caller(
+        str(arn), str(account), access_key=identity.get("accessKey"), unique_id=unique_id
+    )
 
 
-def parse_caller(arn: str, account_id: str, *, access_key: str | None = None) -> Caller:
+def refuse_broker_principals(caller: Caller, broker_role_names: frozenset[str]) -> Caller:
+    """Threat 27: a session of one of the broker's own roles is never a caller. A grant's
+    session (its role is named like the broker's grant roles) could otherwise mint grants
+    that outlive its own revocation; the broker's and the auditor's roles act only as
+    themselves, never through the API."""
+    if caller.principal_type == "assumed-role" and (
+        naming.is_grant_role_name(caller.name) or caller.name in broker_role_names
+    ):
+        raise BrokerSessionRefused(
+            f"{caller.arn} is a session of the broker's own role {caller.name!r}: the broker "
+            "takes no requests from its grants' sessions or from itself. Call it with your "
+            "own credentials (unset the grant's AWS_* variables or AWS_PROFILE)"
+        )
+    return caller
+
+
+def parse_caller(
+    arn: str, account_id: str, *, access_key: str | None = None, unique_id: str = ""
+) -> Caller:
     if _ROOT.fullmatch(arn):
         raise NotAuthenticated(
             "the account root user may not use the broker: sign in as an IAM principal"
         )
     if m := _USER.fullmatch(arn):
-        caller = Caller(arn, arn, m["account"], "user", m["name"], access_key=access_key)
+        caller = Caller(
+            arn, arn, m["account"], "user", m["name"], access_key=access_key, unique_id=unique_id
+        )
     elif m := _ASSUMED.fullmatch(arn):
         role_arn = f"arn:{m['partition']}:iam::{m['account']}:role/{m['role']}"
         caller = Caller(
-            arn, role_arn, m["account"], "assumed-role", m["role"], m["session"], access_key
+            arn,
+            role_arn,
+            m["account"],
+            "assumed-role",
+            m["role"],
+            m["session"],
+            access_key,
+            unique_id,
         )
     elif m := _FEDERATED.fullmatch(arn):
-        caller = Caller(arn, arn, m["account"], "federated-user", m["name"], access_key=access_key)
+        caller = Caller(
+            arn,
+            arn,
+            m["account"],
+            "federated-user",
+            m["name"],
+            access_key=access_key,
+            unique_id=unique_id,
+        )
     else:
         raise NotAuthenticated("unrecognised caller identity")
     if caller.account_id != account_id:

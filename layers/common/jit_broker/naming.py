@@ -30,8 +30,22 @@ def is_grant_id(value: str) -> bool:
     return bool(_GRANT_ID.fullmatch(value))
 
 
+_GRANT_ROLE_NAME = re.compile(r"^jit-(g-[0-9a-f]{24})$")
+
+
 def role_name_for(grant_id: str) -> str:
+    """The name of a grant's role: the only role names the broker ever creates."""
     return f"jit-{grant_id}"
+
+
+def grant_id_of_role(role_name: str) -> str | None:
+    """The grant id in a broker-made role name, or None for any other name."""
+    match = _GRANT_ROLE_NAME.fullmatch(role_name)
+    return match.group(1) if match else None
+
+
+def is_grant_role_name(role_name: str) -> bool:
+    return grant_id_of_role(role_name) is not None
 
 
 def _digest(value: str, length: int) -> str:

@@ -19,6 +19,7 @@ class _StackSettings(BaseModel):
         "table_name": "JIT_TABLE_NAME",
         "boundary_policy_arn": "JIT_BOUNDARY_POLICY_ARN",
         "broker_role_arn": "JIT_BROKER_ROLE_ARN",
+        "auditor_role_arn": "JIT_AUDITOR_ROLE_ARN",
         "owner_tag": "JIT_OWNER_TAG",
         "role_path": "JIT_ROLE_PATH",
         "policy_parameter": "JIT_POLICY_PARAMETER",
@@ -29,6 +30,10 @@ class _StackSettings(BaseModel):
     table_name: Annotated[str, Field(min_length=3)]
     boundary_policy_arn: Annotated[str, Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:policy/.+")]
     broker_role_arn: Annotated[str, Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+")]
+    # The auditor's (cleanup function's) role: like the broker's own, never a caller.
+    auditor_role_arn: Annotated[
+        str | None, Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+")
+    ] = None
     owner_tag: Annotated[str, Field(min_length=1, max_length=128)]
     role_path: Annotated[str, Field(pattern=r"^/[\w+=,.@-]+/$")] = "/jit/"
     policy_parameter: str | None = None
@@ -48,13 +53,23 @@ class Settings(_StackSettings):
     ENV: ClassVar[dict[str, str]] = {
         **_StackSettings.ENV,
         "max_roles": "JIT_MAX_ROLES",
+        "max_roles_per_owner": "JIT_MAX_ROLES_PER_OWNER",
         "audit_function": "JIT_AUDIT_FUNCTION",
     }
 
     max_roles: Annotated[int, Field(ge=1, le=5000)] = 500
+    # Live grant roles one owner (one person) may hold at once, so no one fills max_roles
+    # for everyone else (threat 29).
+    max_roles_per_owner: Annotated[int, Field(ge=1, le=5000)] = 20
     assume_retry_budget_seconds: Annotated[float, Field(ge=0, le=20)] = 8.0
     # POST /v1/audit invokes this function (the auditor); unset: the audit route answers 503.
     audit_function: Annotated[str | None, Field(min_length=1, max_length=140)] = None
+
+    @property
+    def own_role_names(self) -> frozenset[str]:
+        """The names of the stack's own roles (the broker's, the auditor's): never callers."""
+        arns = (self.broker_role_arn, self.auditor_role_arn)
+        return frozenset(arn.rsplit("/", 1)[-1] for arn in arns if arn)
 
     @model_validator(mode="after")
     def _one_policy_source(self) -> Settings:

@@ -94,6 +94,28 @@ class Iam:
             raise AwsUnavailable("IAM could not be reached to revoke the grant") from exc
         return True
 
+    def teardown(self, role_name: str, managed_policy_arns: tuple[str, ...]) -> bool:
+        """Remove a revoked grant's role, its deny-all (``deny_everything``) already on it:
+        the grant policy, the managed policies, then the deny, then the role, so the deny
+        stays until nothing else is left. NoSuchEntity counts as done. True once the role is
+        gone; False when a step failed (the auditor finishes the rest)."""
+        steps = [
+            (
+                self._iam.delete_role_policy,
+                {"RoleName": role_name, "PolicyName": GRANT_POLICY_NAME},
+            ),
+            *[
+                (self._iam.detach_role_policy, {"RoleName": role_name, "PolicyArn": arn})
+                for arn in managed_policy_arns
+            ],
+            (
+                self._iam.delete_role_policy,
+                {"RoleName": role_name, "PolicyName": REVOKED_POLICY_NAME},
+            ),
+            (self._iam.delete_role, {"RoleName": role_name}),
+        ]
+        return self._each_gone_ok(steps)
+
     def delete_role(self, role_name: str, managed_policy_arns: tuple[str, ...] = ()) -> None:
         """Best-effort rollback of a role this request just made; NoSuchEntity counts as done."""
         steps = [
@@ -107,11 +129,17 @@ class Iam:
             ),
             (self._iam.delete_role, {"RoleName": role_name}),
         ]
+        self._each_gone_ok(steps)  # what is left, the auditor finishes; the grant is failed
+
+    @staticmethod
+    def _each_gone_ok(steps: list[tuple[Any, dict[str, Any]]]) -> bool:
+        """Run each step in order, NoSuchEntity counting as done; stop at the first failure."""
         for call, kwargs in steps:
             try:
                 call(**kwargs)
             except ClientError as exc:
                 if _code(exc) != "NoSuchEntity":
-                    return  # the auditor finishes what is left; the grant is marked failed
+                    return False
             except BotoCoreError:
-                return
+                return False
+        return True

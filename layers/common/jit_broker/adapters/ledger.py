@@ -1,26 +1,33 @@
 """The grant ledger in DynamoDB: the only module that talks to the table.
 
 Single table, keys ``pk``/``sk``:
-- grant     ``GRANT#<id>`` / ``GRANT``                 (index by_requester: gsi1pk ``REQ#<requester>``,
+- grant     ``GRANT#<id>`` / ``GRANT``                 (index by_requester: gsi1pk ``OWNER#<owner>``,
                                                        gsi1sk ``<created_at>#<id>``; index by_expiry:
                                                        gsi2pk ``GRANT``, gsi2sk expires_at)
 - session   ``GRANT#<id>`` / ``SESSION#<issued_at>#<access key id>`` (never the secret or token)
-- nonce     ``NONCE#<requester>#<nonce>`` / ``NONCE``   (TTL; a replay fails its conditional put)
-- rate      ``RATE#<requester>#<minute>`` / ``RATE``    (TTL; grant requests per minute)
+- nonce     ``NONCE#<owner>#<nonce>`` / ``NONCE``       (TTL; a replay fails its conditional put)
+- rate      ``RATE#<owner>#<minute>`` / ``RATE``        (TTL; credential requests per minute:
+                                                       grants and sessions alike)
 - quota     ``QUOTA#roles`` / ``QUOTA``                 (live per-grant roles, against the cap)
-- slot      ``SLOT#<requester>#<profile>#<k>`` / ``SLOT`` (one per active grant a profile allows:
+- quota     ``QUOTA#owner#<owner>`` / ``QUOTA``         (live roles of one owner, against theirs)
+- slot      ``SLOT#<owner>#<profile>#<k>`` / ``SLOT``   (one per active grant a profile allows:
                                                        claimed with the grant, free once expired)
 - cursor    ``AUDIT#cursor`` / ``AUDIT``                (where an interrupted audit sweep resumes)
 A cleaned grant leaves the index's ``GRANT`` partition (its gsi2pk becomes ``CLEANED``), so the
 auditor reads only the grants that may still have a role: live ones and those awaiting cleanup.
 Every write is conditional; status moves only forward. Times are epoch seconds (Number). A
-grant's fields are attributes of the same name (ints N, lists of strings L, the rest S).
+grant's fields are attributes of the same name (boto3's TypeSerializer). ``<owner>`` is the
+exact caller (identity.Caller.owner): limits, slots and "my grants" are per person, never per
+role shared by several people.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from jit_broker.errors import (
@@ -35,6 +42,9 @@ from jit_broker.models.domain import FORWARD, Grant, GrantStatus, IssuedSession
 RECORD_RETENTION_SECONDS = 400 * 24 * 3600  # grant and session records outlive CloudTrail's 90 days
 NONCE_TTL_SECONDS = 15 * 60  # longer than SigV4's 5-minute window either side
 GRANT_FIELDS = frozenset(Grant.model_fields)
+_SERIALIZE = TypeSerializer().serialize
+_DESERIALIZE = TypeDeserializer().deserialize
+ROLE_QUOTA = "QUOTA#roles"
 
 
 def _s(value: str) -> dict[str, str]:
@@ -45,44 +55,57 @@ def _n(value: int) -> dict[str, str]:
     return {"N": str(int(value))}
 
 
-def _slot_pk(requester_id: str, profile: str, k: int) -> str:
-    return f"SLOT#{requester_id}#{profile}#{k}"
+def _slot_pk(owner: str, profile: str, k: int) -> str:
+    return f"SLOT#{owner}#{profile}#{k}"
+
+
+def _owner_quota_pk(owner: str) -> str:
+    return f"QUOTA#owner#{owner}"
 
 
 def _to_item(grant: Grant) -> dict[str, Any]:
     item: dict[str, Any] = {
         "pk": _s(f"GRANT#{grant.grant_id}"),
         "sk": _s("GRANT"),
-        "gsi1pk": _s(f"REQ#{grant.requester_id}"),
+        "gsi1pk": _s(f"OWNER#{grant.owner}"),
         "gsi1sk": _s(f"{grant.created_at:012d}#{grant.grant_id}"),
         "gsi2pk": _s("GRANT"),
         "gsi2sk": _n(grant.expires_at),
         "ttl": _n(grant.expires_at + RECORD_RETENTION_SECONDS),
     }
-    for key, value in grant.model_dump(exclude_none=True).items():
-        if isinstance(value, list):  # of strings; an empty list is kept (it says "none")
-            item[key] = {"L": [_s(str(v)) for v in value]}
-        elif isinstance(value, int) and not isinstance(value, bool):
-            item[key] = _n(value)
-        else:
-            item[key] = _s(str(value))
-    return item
+    # An empty list is kept (it says "none"); None is left out.
+    data = grant.model_dump(mode="json", exclude_none=True)
+    return item | {key: _SERIALIZE(value) for key, value in data.items()}
 
 
 def _from_item(item: dict[str, Any]) -> Grant:
-    data: dict[str, Any] = {}
-    for key, value in item.items():
-        if key not in GRANT_FIELDS:
-            continue
-        if "L" in value:
-            data[key] = [v["S"] for v in value["L"]]
-        else:
-            data[key] = int(value["N"]) if "N" in value else value["S"]
-    return Grant.model_validate(data)
+    return Grant.model_validate(
+        {key: _DESERIALIZE(value) for key, value in item.items() if key in GRANT_FIELDS}
+    )
+
+
+@contextmanager
+def _reading() -> Iterator[None]:
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise LedgerUnavailable("the grant ledger cannot be read right now") from exc
+
+
+@contextmanager
+def _writing(*ignored_codes: str) -> Iterator[None]:
+    """A single write; a failed condition among ``ignored_codes`` counts as done."""
+    try:
+        yield
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ignored_codes:
+            raise LedgerUnavailable("the grant ledger cannot be written right now") from exc
+    except BotoCoreError as exc:
+        raise LedgerUnavailable("the grant ledger cannot be written right now") from exc
 
 
 class _QuotaAtZero(Exception):
-    """The role quota counter is already zero: nothing to give back."""
+    """A role quota counter is already zero: nothing to give back."""
 
 
 class Ledger:
@@ -92,54 +115,48 @@ class Ledger:
 
     # --- reads -------------------------------------------------------------------------
     def get_grant(self, grant_id: str) -> Grant | None:
-        try:
+        with _reading():
             out = self._db.get_item(
                 TableName=self._table,
                 Key={"pk": _s(f"GRANT#{grant_id}"), "sk": _s("GRANT")},
                 ConsistentRead=True,
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise LedgerUnavailable("the grant ledger cannot be read right now") from exc
         item = out.get("Item")
         return _from_item(item) if item else None
 
-    def grants_of(self, requester_id: str, *, limit: int = 50) -> list[Grant]:
-        try:
+    def grants_of(self, owner: str, *, limit: int = 50) -> list[Grant]:
+        """The owner's newest grants (one Query on the owner's index partition)."""
+        with _reading():
             out = self._db.query(
                 TableName=self._table,
                 IndexName="by_requester",
-                KeyConditionExpression="gsi1pk = :r",
-                ExpressionAttributeValues={":r": _s(f"REQ#{requester_id}")},
+                KeyConditionExpression="gsi1pk = :o",
+                ExpressionAttributeValues={":o": _s(f"OWNER#{owner}")},
                 ScanIndexForward=False,
                 Limit=limit,
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise LedgerUnavailable("the grant ledger cannot be read right now") from exc
         return [_from_item(item) for item in out.get("Items", [])]
 
-    def free_slot(self, requester_id: str, profile: str, max_active: int, now: int) -> int | None:
-        """Which of the profile's active-grant slots this requester can claim (None: all held).
+    def free_slot(self, owner: str, profile: str, max_active: int, now: int) -> int | None:
+        """Which of the profile's active-grant slots this owner can claim (None: all held).
 
         With one slot (the usual case) nothing is read: the claim's condition decides."""
         if max_active == 1:
             return 0
         keys = [
-            {"pk": _s(_slot_pk(requester_id, profile, k)), "sk": _s("SLOT")}
-            for k in range(max_active)
+            {"pk": _s(_slot_pk(owner, profile, k)), "sk": _s("SLOT")} for k in range(max_active)
         ]
-        try:
+        with _reading():
             out = self._db.batch_get_item(
                 RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise LedgerUnavailable("the grant ledger cannot be read right now") from exc
         held = {
             item["pk"]["S"]
             for item in out.get("Responses", {}).get(self._table, [])
             if int(item["expires_at"]["N"]) > now
         }
         for k in range(max_active):
-            if _slot_pk(requester_id, profile, k) not in held:
+            if _slot_pk(owner, profile, k) not in held:
                 return k
         return None
 
@@ -152,15 +169,15 @@ class Ledger:
         now: int,
         rate_limit: int,
         max_roles: int,
+        max_roles_per_owner: int,
         held_message: str = "",
     ) -> None:
         """Write the grant (status requested) before any role exists, in one transaction with
-        the nonce (replay → 409), the requester's rate counter, the role quota and, when the
-        profile caps active grants, the grant's slot (→ 429)."""
-        requester = grant.requester_id
-        minute = now // 60
+        the nonce (replay → 409), the owner's rate counter, the stack's and the owner's role
+        quotas and, when the profile caps active grants, the grant's slot (→ 429)."""
+        owner = grant.owner
         items = [
-            self._nonce_put(requester, nonce, now),
+            self._nonce_put(owner, nonce, now),
             {
                 "Put": {
                     "TableName": self._table,
@@ -168,38 +185,20 @@ class Ledger:
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": {"pk": _s(f"RATE#{requester}#{minute}"), "sk": _s("RATE")},
-                    "UpdateExpression": "ADD hits :one SET #ttl = :ttl",
-                    "ConditionExpression": "attribute_not_exists(hits) OR hits < :limit",
-                    "ExpressionAttributeNames": {"#ttl": "ttl"},
-                    "ExpressionAttributeValues": {
-                        ":one": _n(1),
-                        ":limit": _n(rate_limit),
-                        ":ttl": _n(now + 3600),
-                    },
-                }
-            },
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": {"pk": _s("QUOTA#roles"), "sk": _s("QUOTA")},
-                    "UpdateExpression": "ADD live_roles :one",
-                    "ConditionExpression": "attribute_not_exists(live_roles) OR live_roles < :max",
-                    "ExpressionAttributeValues": {":one": _n(1), ":max": _n(max_roles)},
-                }
-            },
+            self._rate_update(owner, now, rate_limit),
+            self._quota_claim(ROLE_QUOTA, max_roles),
+            self._quota_claim(_owner_quota_pk(owner), max_roles_per_owner),
         ]
         errors: list[Exception] = [
-            ReplayedRequest("this request was already made (same nonce): send a fresh nonce"),
+            _replayed(),
             Conflict("a grant with this id already exists"),
-            TooManyRequests(
-                f"too many grant requests this minute (limit {rate_limit}): try again shortly"
-            ),
+            _rate_limited(rate_limit),
             TooManyRequests(
                 f"the broker is at its cap of {max_roles} live grant roles: try again later"
+            ),
+            TooManyRequests(
+                f"you hold {max_roles_per_owner} live grant roles (the most one requester may): "
+                "revoke a grant you no longer need"
             ),
         ]
         if grant.slot is not None:
@@ -208,7 +207,7 @@ class Ledger:
                     "Put": {
                         "TableName": self._table,
                         "Item": {
-                            "pk": _s(_slot_pk(grant.requester_id, grant.profile, grant.slot)),
+                            "pk": _s(_slot_pk(owner, grant.profile, grant.slot)),
                             "sk": _s("SLOT"),
                             "grant_id": _s(grant.grant_id),
                             "expires_at": _n(grant.expires_at),
@@ -241,20 +240,42 @@ class Ledger:
             ],
         )
 
-    def record_session(
-        self, grant_id: str, session: IssuedSession, *, nonce: str, requester_id: str, now: int
+    def admit_session(
+        self, grant_id: str, *, owner: str, nonce: str, now: int, rate_limit: int
     ) -> None:
-        """A further session inside an active grant: nonce, session record and counter."""
+        """Before STS is called for a further session: the nonce (replay → 409), the owner's
+        rate counter (→ 429) and the grant still active (→ 409), in one transaction."""
         self._transact(
             [
-                self._nonce_put(requester_id, nonce, now),
+                self._nonce_put(owner, nonce, now),
+                self._rate_update(owner, now, rate_limit),
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": {"pk": _s(f"GRANT#{grant_id}"), "sk": _s("GRANT")},
+                        "ConditionExpression": "#status = :active",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": {":active": _s(GrantStatus.ACTIVE.value)},
+                    }
+                },
+            ],
+            [
+                _replayed(),
+                _rate_limited(rate_limit),
+                GrantNotActive("the grant is no longer active: request a new grant"),
+            ],
+        )
+
+    def record_session(self, grant_id: str, session: IssuedSession) -> None:
+        """A further session inside an active grant: its record and the grant's counter."""
+        self._transact(
+            [
                 self._status_update(
                     grant_id, GrantStatus.ACTIVE, GrantStatus.ACTIVE, {}, sessions=True
                 ),
                 self._session_put(session),
             ],
             [
-                ReplayedRequest("this request was already made (same nonce): send a fresh nonce"),
                 GrantNotActive("the grant is no longer active"),
                 Conflict("session already recorded"),
             ],
@@ -273,35 +294,37 @@ class Ledger:
         """Free the grant's active-grant slot (revoked or failed); only if it still holds it."""
         if grant.slot is None:
             return
-        try:
+        with _writing("ConditionalCheckFailedException"):
             self._db.update_item(  # an update, not a delete: the broker has no DeleteItem
                 TableName=self._table,
                 Key={
-                    "pk": _s(_slot_pk(grant.requester_id, grant.profile, grant.slot)),
+                    "pk": _s(_slot_pk(grant.owner, grant.profile, grant.slot)),
                     "sk": _s("SLOT"),
                 },
                 UpdateExpression="SET expires_at = :zero",
                 ConditionExpression="grant_id = :gid",
                 ExpressionAttributeValues={":gid": _s(grant.grant_id), ":zero": _n(0)},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise LedgerUnavailable("the grant ledger cannot be written right now") from exc
-        except BotoCoreError as exc:
-            raise LedgerUnavailable("the grant ledger cannot be written right now") from exc
 
-    def release_role_quota(self) -> None:
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"pk": _s("QUOTA#roles"), "sk": _s("QUOTA")},
-                UpdateExpression="ADD live_roles :minus",
-                ConditionExpression="live_roles > :zero",
-                ExpressionAttributeValues={":minus": _n(-1), ":zero": _n(0)},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise LedgerUnavailable("the grant ledger cannot be written right now") from exc
+    def release_role_quota(self, grant: Grant) -> None:
+        """Give back the role quota a grant that never got its role held (the stack's and
+        its owner's)."""
+        for key in (ROLE_QUOTA, _owner_quota_pk(grant.owner)):
+            with _writing("ConditionalCheckFailedException"):
+                self._db.update_item(**self._quota_release(key)["Update"])
+
+    def role_removed(self, grant: Grant, *, now: int) -> bool:
+        """A revoked grant's role was torn down at once: recorded with the grant, and its
+        quotas given back in the same transaction (the auditor later only marks it
+        cleaned). False when a quota counter was already zero (it is then left alone)."""
+        update = self._status_update(
+            grant.grant_id,
+            GrantStatus.REVOKED,
+            GrantStatus.REVOKED,
+            {"role_removed_at": _n(now)},
+            condition="attribute_not_exists(role_removed_at)",
+        )
+        return self._with_quota(update, grant)
 
     # --- the auditor -----------------------------------------------------------------------
     def open_grants(self) -> list[Grant]:
@@ -314,32 +337,31 @@ class Ledger:
             "KeyConditionExpression": "gsi2pk = :g",
             "ExpressionAttributeValues": {":g": _s("GRANT")},
         }
-        try:
+        with _reading():
             while True:
                 out = self._db.query(**kwargs)
                 grants.extend(_from_item(item) for item in out.get("Items", []))
                 if "LastEvaluatedKey" not in out:
                     return grants
                 kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise LedgerUnavailable("the grant ledger cannot be read right now") from exc
 
     def reconcile_failed(
         self, grant: Grant, *, now: int, role_arn: str | None, role_id: str | None
     ) -> None:
         """A grant left ``requested`` by a crash: → failed (recording the role found, if any)
-        and its role quota given back, in one transaction."""
+        and its role quotas given back, in one transaction."""
         values = {"failure": _s("reconciled_by_auditor"), "failed_at": _n(now)}
         if role_arn and role_id:
             values |= {"role_arn": _s(role_arn), "role_id": _s(role_id)}
         self._with_quota(
-            self._status_update(grant.grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, values)
+            self._status_update(grant.grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, values),
+            grant,
         )
 
     def mark_cleaned(self, grant: Grant, *, now: int, release_quota: bool) -> bool:
         """→ cleaned (the role is gone), out of the auditor's index partition, and (unless
-        the grant already gave it back on failing) the role quota decremented, atomically.
-        Returns False when the quota was already zero (it is then left alone)."""
+        the grant already gave them back) the role quotas decremented, atomically.
+        Returns False when a quota was already zero (it is then left alone)."""
         update = self._status_update(
             grant.grant_id,
             grant.status,
@@ -349,56 +371,92 @@ class Ledger:
         if not release_quota:
             self._transact([update], [GrantNotActive(f"the grant is not {grant.status.value}")])
             return True
-        return self._with_quota(update)
+        return self._with_quota(update, grant)
 
-    def _with_quota(self, update: dict[str, Any]) -> bool:
-        quota = {
-            "Update": {
-                "TableName": self._table,
-                "Key": {"pk": _s("QUOTA#roles"), "sk": _s("QUOTA")},
-                "UpdateExpression": "ADD live_roles :minus",
-                "ConditionExpression": "live_roles > :zero",
-                "ExpressionAttributeValues": {":minus": _n(-1), ":zero": _n(0)},
-            }
-        }
+    def _with_quota(self, update: dict[str, Any], grant: Grant) -> bool:
+        """``update`` and both role quotas given back, in one transaction; if a counter is
+        already zero, the update alone and each counter that can be decremented."""
+        moved_on = GrantNotActive("the grant moved on")
         try:
-            self._transact([update, quota], [GrantNotActive("the grant moved on"), _QuotaAtZero()])
+            self._transact(
+                [
+                    update,
+                    self._quota_release(ROLE_QUOTA),
+                    self._quota_release(_owner_quota_pk(grant.owner)),
+                ],
+                [moved_on, _QuotaAtZero(), _QuotaAtZero()],
+            )
         except _QuotaAtZero:
-            self._transact([update], [GrantNotActive("the grant moved on")])
+            self._transact([update], [moved_on])
+            self.release_role_quota(grant)
             return False
         return True
 
     def audit_cursor(self) -> str | None:
-        try:
+        with _reading():
             out = self._db.get_item(
                 TableName=self._table,
                 Key={"pk": _s("AUDIT#cursor"), "sk": _s("AUDIT")},
                 ConsistentRead=True,
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise LedgerUnavailable("the grant ledger cannot be read right now") from exc
         marker = out.get("Item", {}).get("marker", {}).get("S")
         return str(marker) if marker else None
 
     def save_audit_cursor(self, marker: str | None, now: int) -> None:
         """Where the next sweep starts (None: from the beginning)."""
-        try:
+        with _writing():
             self._db.update_item(
                 TableName=self._table,
                 Key={"pk": _s("AUDIT#cursor"), "sk": _s("AUDIT")},
                 UpdateExpression="SET marker = :m, saved_at = :now",
                 ExpressionAttributeValues={":m": _s(marker or ""), ":now": _n(now)},
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise LedgerUnavailable("the grant ledger cannot be written right now") from exc
 
     # --- building blocks ---------------------------------------------------------------
-    def _nonce_put(self, requester: str, nonce: str, now: int) -> dict[str, Any]:
+    def _rate_update(self, owner: str, now: int, rate_limit: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": _s(f"RATE#{owner}#{now // 60}"), "sk": _s("RATE")},
+                "UpdateExpression": "ADD hits :one SET #ttl = :ttl",
+                "ConditionExpression": "attribute_not_exists(hits) OR hits < :limit",
+                "ExpressionAttributeNames": {"#ttl": "ttl"},
+                "ExpressionAttributeValues": {
+                    ":one": _n(1),
+                    ":limit": _n(rate_limit),
+                    ":ttl": _n(now + 3600),
+                },
+            }
+        }
+
+    def _quota_claim(self, key: str, most: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": _s(key), "sk": _s("QUOTA")},
+                "UpdateExpression": "ADD live_roles :one",
+                "ConditionExpression": "attribute_not_exists(live_roles) OR live_roles < :max",
+                "ExpressionAttributeValues": {":one": _n(1), ":max": _n(most)},
+            }
+        }
+
+    def _quota_release(self, key: str) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": _s(key), "sk": _s("QUOTA")},
+                "UpdateExpression": "ADD live_roles :minus",
+                "ConditionExpression": "live_roles > :zero",
+                "ExpressionAttributeValues": {":minus": _n(-1), ":zero": _n(0)},
+            }
+        }
+
+    def _nonce_put(self, owner: str, nonce: str, now: int) -> dict[str, Any]:
         return {
             "Put": {
                 "TableName": self._table,
                 "Item": {
-                    "pk": _s(f"NONCE#{requester}#{nonce}"),
+                    "pk": _s(f"NONCE#{owner}#{nonce}"),
                     "sk": _s("NONCE"),
                     "ttl": _n(now + NONCE_TTL_SECONDS),
                 },
@@ -432,6 +490,7 @@ class Ledger:
         values: dict[str, dict[str, str]],
         *,
         sessions: bool = False,
+        condition: str | None = None,
     ) -> dict[str, Any]:
         if new != current and new not in FORWARD[current]:
             raise ValueError(f"status may not move from {current} to {new}")
@@ -451,7 +510,8 @@ class Ledger:
                 "TableName": self._table,
                 "Key": {"pk": _s(f"GRANT#{grant_id}"), "sk": _s("GRANT")},
                 "UpdateExpression": expression,
-                "ConditionExpression": "#status = :current",
+                "ConditionExpression": "#status = :current"
+                + (f" AND {condition}" if condition else ""),
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": attr_values,
             }
@@ -473,3 +533,13 @@ class Ledger:
             raise LedgerUnavailable(
                 "the grant ledger cannot be written right now: no credentials were issued"
             ) from exc
+
+
+def _replayed() -> ReplayedRequest:
+    return ReplayedRequest("this request was already made (same nonce): send a fresh nonce")
+
+
+def _rate_limited(rate_limit: int) -> TooManyRequests:
+    return TooManyRequests(
+        f"too many credential requests this minute (limit {rate_limit}): try again shortly"
+    )

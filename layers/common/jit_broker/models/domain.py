@@ -36,8 +36,9 @@ class Grant(BaseModel):
 
     grant_id: str
     profile: str
-    requester_id: str
-    requester_arn: str
+    requester_id: str  # what entitlement was judged on: the user ARN, or the role ARN
+    requester_arn: str  # the exact caller's ARN (a role session's names the session)
+    owner: str  # identity.Caller.owner: whose grant it is (ARN and unique id)
     account_id: str
     source_identity: str
     reason: str | None = None
@@ -52,6 +53,7 @@ class Grant(BaseModel):
     slot: int | None = None  # which of the profile's active-grant slots it holds
     revoked_at: int | None = None
     revoked_by: str | None = None
+    role_removed_at: int | None = None  # a revoked grant's role was torn down at once
     failure: str | None = None
     failed_at: int | None = None  # set when the auditor reconciled a crashed request
     cleaned_at: int | None = None  # the grant's role is gone (the auditor removed it)
