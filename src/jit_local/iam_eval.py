@@ -50,9 +50,18 @@ such as DynamoDB, moto's own ``AccessDenied`` for S3. Expired session credential
 serializes as AWS does: HTTP 400, "The provided token has expired."), and
 ``ExpiredTokenException`` for JSON protocols.
 
-The condition evaluator fails closed: an unknown operator, an unparsable policy value or
-a policy variable without a value makes an Allow statement not apply and a Deny statement
-apply, with a warning naming the cause.
+Policy variables follow the IAM User Guide ("IAM policy elements: Variables and tags"):
+``${key}`` and ``${key, 'default'}`` in Version 2012-10-17 documents, in Resource (after the
+fifth colon) and in the values of string and ARN operators only. A variable whose key has no
+value and no default is null: no resource matches it, no string equals it or is like it (so
+``StringNotEquals`` holds), and ``...IfExists`` still depends only on the condition key.
+
+The evaluator fails closed on what AWS does not define or would reject: an unknown operator,
+an unparsable policy value, a malformed variable, a variable in another operator or before an
+ARN's resource portion, a variable naming a multivalued key, and a single-valued operator (no
+``ForAllValues``/``ForAnyValue``) on a multivalued key ("Multivalued context keys require a
+condition set operator") make an Allow statement not apply and a Deny statement apply, with a
+warning naming the cause.
 
 A clock that jumps ahead expires sessions that botocore, which refreshes by the real time,
 still believes valid: give ``RefreshableCredentials`` a ``time_fetcher`` on the same clock.
@@ -202,6 +211,24 @@ class UnsupportedPolicyError(Exception):
 _LITERAL_STAR = "\ue000"  # ${*} in a policy: a literal "*"
 _LITERAL_QMARK = "\ue001"  # ${?} in a policy: a literal "?"
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
+# Inside ${...}: a key name, optionally ", 'default'" ("surround the default value with single
+# quotes (' '), and separate the variable text and the default value with a comma and space").
+_VARIABLE_BODY = re.compile(r"\s*(?P<name>[^,']*?)\s*(?:,\s*'(?P<default>[^']*)'\s*)?")
+_SPECIAL_VARIABLES = {"*": _LITERAL_STAR, "?": _LITERAL_QMARK, "$": "$"}
+# Multivalued context keys: the global keys the IAM User Guide lists with "Value type:
+# Multivalued", and sts:TransitiveTagKeys (ArrayOfString), which this module puts in contexts.
+# A key given more than one value in a request context is multivalued as well.
+_MULTIVALUED_KEYS = frozenset(
+    {
+        "aws:calledvia",
+        "aws:principalorgpaths",
+        "aws:principalservicenameslist",
+        "aws:resourceorgpaths",
+        "aws:sourceorgpaths",
+        "aws:tagkeys",
+        "sts:transitivetagkeys",
+    }
+)
 
 
 @lru_cache(maxsize=4096)
@@ -271,22 +298,39 @@ def _literal(value: str) -> str:
     return value.replace(_LITERAL_STAR, "*").replace(_LITERAL_QMARK, "?")
 
 
-def _substitute(value: str, variables: Context | None) -> str:
-    """Replace ``${key}`` policy variables (policy Version 2012-10-17 only)."""
+def _substitute(value: str, variables: Context | None) -> str | None:
+    """Replace ``${key}`` and ``${key, 'default'}`` policy variables (Version 2012-10-17 only).
+
+    Returns None for a value holding a variable with no value and no default: the IAM User
+    Guide ("Policy variables with no value") says such a value "is effectively null. There is
+    no equal or like value." Raises UnsupportedPolicyError for a malformed variable and for
+    one naming a multivalued key ("You can't use a multivalued condition key as a variable").
+    """
     if variables is None or "${" not in value:
         return value
+    null = False
 
     def replace(match: re.Match[str]) -> str:
-        name = match.group(1).strip()
-        specials = {"*": _LITERAL_STAR, "?": _LITERAL_QMARK, "$": "$"}
-        if name in specials:
-            return specials[name]
-        values = variables.get(name.lower())
-        if not values or len(values) != 1:
-            raise UnsupportedPolicyError(f"policy variable ${{{name}}} has no single value")
-        return values[0]
+        nonlocal null
+        body = _VARIABLE_BODY.fullmatch(match.group(1))
+        if body is None or not body.group("name"):
+            raise UnsupportedPolicyError(f"malformed policy variable {match.group(0)!r}")
+        name, default = body.group("name"), body.group("default")
+        if default is None and name in _SPECIAL_VARIABLES:
+            return _SPECIAL_VARIABLES[name]
+        key = name.lower()
+        values = variables.get(key) or ()
+        if key in _MULTIVALUED_KEYS or len(values) > 1:
+            raise UnsupportedPolicyError(f"policy variable ${{{name}}} names a multivalued key")
+        if values:
+            return values[0]
+        if default is not None:
+            return default  # "Specifying default values": used when the key has no value
+        null = True
+        return ""
 
-    return _VARIABLE.sub(replace, value)
+    text = _VARIABLE.sub(replace, value)
+    return None if null else text
 
 
 # --------------------------------------------------------------------------- conditions
@@ -338,6 +382,10 @@ _NEGATIONS = {
     "NotIpAddress": "IpAddress",
 }
 _QUALIFIERS = ("ForAnyValue", "ForAllValues")
+# Base operators whose values may hold policy variables: the string and ARN operators.
+_VARIABLE_OPERATORS = frozenset(
+    {"StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnEquals", "ArnLike"}
+)
 
 
 @dataclass(frozen=True)
@@ -360,13 +408,16 @@ class _Clause:
             if self.if_exists or self.qualifier == "ForAllValues":
                 return True
             return self.negated and self.qualifier is None
+        if self.qualifier is None and len(actual) > 1:
+            # "Multivalued context keys require a condition set operator." AWS documents no
+            # outcome for a single-valued operator on several values: fail closed.
+            raise UnsupportedPolicyError(
+                f"{self.key} has several values and needs ForAllValues or ForAnyValue"
+            )
         outcomes = [self._value_matches(value) != self.negated for value in actual]
         if self.qualifier == "ForAllValues":
             return all(outcomes)
-        if self.qualifier == "ForAnyValue":
-            return any(outcomes)
-        # A single-valued operator: positive if any value matches, negated if none does.
-        return all(outcomes) if self.negated else any(outcomes)
+        return any(outcomes)  # ForAnyValue, or the single value of a single-valued key
 
     def _value_matches(self, raw: str) -> bool:
         comparison = _COMPARISONS[self.base]
@@ -404,10 +455,17 @@ def _compile_conditions(block: Any, variables: Context | None) -> list[_Clause]:
         if not isinstance(keys, dict):
             raise UnsupportedPolicyError(f"{operator_name} does not map keys to values")
         for key, values in keys.items():
+            if qualifier is None and base != "Null" and key.lower() in _MULTIVALUED_KEYS:
+                raise UnsupportedPolicyError(
+                    f"{operator_name} on multivalued key {key} needs ForAllValues or ForAnyValue"
+                )
             parse = _parse_bool if base == "Null" else _COMPARISONS[base].parse_policy
             expected = []
             for text in _as_strings(values):
-                parsed = parse(_substitute(text, variables))
+                resolved = _policy_value(operator_name, base, text, variables)
+                if resolved is None:
+                    continue  # a null value: nothing equals it or is like it
+                parsed = parse(resolved)
                 if parsed is None:
                     raise UnsupportedPolicyError(f"{operator_name} cannot read value {text!r}")
                 expected.append(parsed)
@@ -415,6 +473,23 @@ def _compile_conditions(block: Any, variables: Context | None) -> list[_Clause]:
                 _Clause(key.lower(), base, negated, if_exists, qualifier, tuple(expected))
             )
     return clauses
+
+
+def _policy_value(
+    operator_name: str, base: str, text: str, variables: Context | None
+) -> str | None:
+    """A condition value with its variables replaced (None: null), or UnsupportedPolicyError.
+
+    "You can use a policy variable for Condition values in any condition that involves the
+    string operators or the ARN operators. [...] You can't use a policy variable with other
+    operators, such as Numeric, Date, Boolean, Binary, IP Address, or Null operators." (The
+    Condition operators page marks Boolean "Supported"; the stricter reading fails closed.)
+    """
+    if base in _VARIABLE_OPERATORS:
+        return _substitute(text, variables)
+    if variables is not None and "${" in text:
+        raise UnsupportedPolicyError(f"{operator_name} does not take policy variables ({text!r})")
+    return text
 
 
 def conditions_match(
@@ -426,7 +501,8 @@ def conditions_match(
     """
     normalized = _normalize_context(context)
     clauses = _compile_conditions(dict(block), normalized if variables else None)
-    return all(clause.holds(normalized) for clause in clauses)
+    verdicts = [clause.holds(normalized) for clause in clauses]
+    return all(verdicts)
 
 
 def _normalize_context(context: Mapping[str, str | Sequence[str]]) -> dict[str, list[str]]:
@@ -490,11 +566,30 @@ def _action_applies(statement: Mapping[str, Any], action: str) -> bool:
     return False
 
 
+def _resource_pattern(pattern: Any, variables: Context | None) -> str | None:
+    """A Resource/NotResource pattern with its variables replaced; None matches no resource.
+
+    "You can use a policy variable in the Resource element, but only in the resource portion
+    of the ARN. This portion of the ARN appears after the fifth colon (:)." And "the resource
+    that includes a policy variable with no value will not match any resource."
+    """
+    if not isinstance(pattern, str):
+        raise UnsupportedPolicyError(f"resource pattern {pattern!r} is not a string")
+    if variables is not None and (start := pattern.find("${")) >= 0:
+        colons = [i for i, char in enumerate(pattern) if char == ":"]
+        if len(colons) < 5 or start < colons[4]:
+            raise UnsupportedPolicyError(
+                f"resource {pattern!r} has a policy variable before the resource portion"
+            )
+    return _substitute(pattern, variables)
+
+
 def _resource_applies(
     statement: Mapping[str, Any], resource: str, variables: Context | None, *, required: bool
 ) -> bool:
     def matches(patterns: Any) -> bool:
-        return any(wildcard_match(_substitute(p, variables), resource) for p in _listed(patterns))
+        resolved = [_resource_pattern(p, variables) for p in _listed(patterns)]
+        return any(p is not None and wildcard_match(p, resource) for p in resolved)
 
     if "Resource" in statement:
         return matches(statement["Resource"])
@@ -527,7 +622,10 @@ def _statement_decision(
         if not _resource_applies(statement, resource, variables, required=principal is None):
             return Decision.NEUTRAL
         clauses = _compile_conditions(statement.get("Condition") or {}, variables)
-        if not all(clause.holds(context) for clause in clauses):
+        # Every clause is judged before any verdict: one that cannot be judged fails the
+        # statement closed whatever the others say.
+        verdicts = [clause.holds(context) for clause in clauses]
+        if not all(verdicts):
             return Decision.NEUTRAL
     except UnsupportedPolicyError as exc:
         log.warning(

@@ -899,7 +899,6 @@ def test_if_exists_still_compares_a_present_key() -> None:
         ({"ForAllValues:StringNotEquals": {"aws:TagKeys": ["owner"]}}, ["team", "cost"], True),
         ({"ForAnyValue:StringNotEquals": {"aws:TagKeys": ["team"]}}, ["team"], False),
         ({"ForAnyValue:StringLike": {"aws:TagKeys": ["grant-*"]}}, ["grant-id"], True),
-        ({"StringNotEquals": {"aws:TagKeys": "owner"}}, ["team", "owner"], False),
     ],
 )
 def test_multivalued_keys_with_set_qualifiers(
@@ -916,7 +915,8 @@ def test_multivalued_keys_with_set_qualifiers(
         {"NullIfExists": {"k": "true"}},
         {"DateGreaterThan": {"k": "not a date"}},
         {"NumericLessThan": {"k": "ten"}},
-        {"StringEquals": {"k": "${aws:username}"}},  # a variable with no value in the request
+        {"StringEquals": {"k": "${aws:username, bob}"}},  # a default must be in single quotes
+        {"StringEquals": {"k": "${}"}},
     ],
 )
 def test_what_cannot_be_judged_raises(block: dict[str, Any]) -> None:
@@ -1015,6 +1015,359 @@ def test_policy_variables_are_substituted_in_2012_10_17_documents_only() -> None
     )
     old = {"Version": "2008-10-17", "Statement": [statement]}
     assert iam_eval.evaluate([old], "s3:GetObject", alice, context) is Decision.NEUTRAL
+
+
+# --------------------------------------------------------------------------- IAM User Guide rules
+# Rows below come from the IAM User Guide's own examples: "IAM policy elements: Variables and
+# tags" (reference_policies_variables), "Condition operators"
+# (reference_policies_elements_condition_operators) and "Single-valued vs. multivalued context
+# keys" (reference_policies_condition-single-vs-multi-valued-context-keys).
+
+TEAM_BUCKET = {
+    "Sid": "TeamBucketOrCompanyWide",
+    "Effect": "Allow",
+    "Action": "s3:ListBucket",
+    "Resource": "arn:aws:s3:::amzn-s3-demo-bucket-${aws:PrincipalTag/team, 'company-wide'}",
+}
+
+
+@pytest.mark.parametrize(
+    ("principal_tags", "bucket", "expected"),
+    [
+        ({"aws:PrincipalTag/team": "yellow"}, "amzn-s3-demo-bucket-yellow", Decision.ALLOW),
+        ({"aws:PrincipalTag/team": "yellow"}, "amzn-s3-demo-bucket-company-wide", Decision.NEUTRAL),
+        ({}, "amzn-s3-demo-bucket-company-wide", Decision.ALLOW),
+        ({}, "amzn-s3-demo-bucket-yellow", Decision.NEUTRAL),
+    ],
+)
+def test_resource_variable_default_value_names_the_company_wide_bucket(
+    principal_tags: dict[str, str], bucket: str, expected: Decision
+) -> None:
+    """Guide, "Specifying default values": "surround the default value with single quotes (' '),
+    and separate the variable text and the default value with a comma and space (, ). For
+    example, if a principal is tagged with team=yellow, they can access ExampleCorp's Amazon S3
+    bucket named amzn-s3-demo-bucket-yellow. [...] For users without team tags, it sets a
+    default value of company-wide for the bucket name."
+    """
+    decision = iam_eval.evaluate(
+        [_document(TEAM_BUCKET)], "s3:ListBucket", f"arn:aws:s3:::{bucket}", principal_tags
+    )
+    assert decision is expected
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ({"s3:ExistingObjectTag/owner": "bob"}, True),  # no aws:username: the default
+        ({"s3:ExistingObjectTag/owner": "bob", "aws:username": "alice"}, False),
+        ({"s3:ExistingObjectTag/owner": "alice", "aws:username": "alice"}, True),
+    ],
+)
+def test_condition_variable_default_value_applies_only_without_a_value(
+    context: dict[str, str], expected: bool
+) -> None:
+    """A default stands in only when the key has no value; "Key names are case-insensitive"."""
+    block = {"StringEquals": {"s3:ExistingObjectTag/owner": "${AWS:UserName, 'bob'}"}}
+    assert iam_eval.conditions_match(block, context) is expected
+
+
+@pytest.mark.parametrize(
+    ("block", "context", "expected"),
+    [
+        # "condition operators like StringEquals or StringLike do not match"
+        ({"StringEquals": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team}"}}, {}, False),
+        ({"StringLike": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team}*"}}, {}, False),
+        (
+            {"StringEqualsIgnoreCase": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team}"}},
+            {},
+            False,
+        ),
+        # "Inverted condition operators like StringNotEquals or StringNotLike do match against a
+        # null value"
+        ({"StringNotEquals": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team}"}}, {}, True),
+        ({"StringNotLike": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team}"}}, {}, True),
+        # ...IfExists: "If the key is not present, evaluate the condition element as true."
+        (
+            {"StringEqualsIfExists": {"s3:ExistingObjectTag/Owner": "${aws:PrincipalTag/Team}"}},
+            {},
+            True,
+        ),
+        (
+            {"StringEqualsIfExists": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team}"}},
+            {},
+            False,
+        ),
+        # Condition operators, "Example using a policy variable with a string condition
+        # operator": "No aws:username in the request context" -> "No match".
+        (
+            {"StringLike": {"s3:prefix": ["home/", "home/${aws:username}/"]}},
+            {"s3:prefix": "home/martha_rivera/"},
+            False,
+        ),
+        (
+            {"StringLike": {"s3:prefix": ["home/", "home/${aws:username}/"]}},
+            {"s3:prefix": "home/martha_rivera/", "aws:username": "martha_rivera"},
+            True,
+        ),
+        (
+            {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:user/${aws:username}"}},
+            {},
+            False,
+        ),
+        (
+            {"ArnNotLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:user/${aws:username}"}},
+            {},
+            True,
+        ),
+    ],
+)
+def test_a_variable_with_no_value_is_null(
+    block: dict[str, Any], context: dict[str, str], expected: bool
+) -> None:
+    """Guide, "Policy variables with no value": "When policy variables reference a condition
+    context key that has no value or is not present in an authorization context for a request,
+    the value is effectively null. There is no equal or like value."
+    """
+    request = {
+        "s3:ExistingObjectTag/Team": "red",
+        "aws:PrincipalArn": "arn:aws:iam::111122223333:role/r",
+    } | context
+    assert iam_eval.conditions_match(block, request) is expected
+
+
+TEAM_OBJECTS = "arn:aws:s3:::amzn-s3-demo-bucket/*"
+DENY_OTHER_TEAMS = {
+    "Effect": "Deny",
+    "Action": "s3:GetObject",
+    "Resource": TEAM_OBJECTS,
+    "Condition": {"StringNotEquals": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team}"}},
+}
+DENY_OWN_OBJECTS = DENY_OTHER_TEAMS | {
+    "Condition": {"StringEquals": {"s3:ExistingObjectTag/Owner": "${aws:username}"}}
+}
+
+
+@pytest.mark.parametrize(
+    ("deny", "context", "expected"),
+    [
+        # The guide's example: "Access is explicitly denied when aws:principaltag/Team is not set."
+        (DENY_OTHER_TEAMS, {"aws:PrincipalTag/Team": "red"}, Decision.ALLOW),
+        (DENY_OTHER_TEAMS, {"aws:PrincipalTag/Team": "blue"}, Decision.DENY),
+        (DENY_OTHER_TEAMS, {}, Decision.DENY),
+        # A positive operator with a null variable "does not match, and the policy statement
+        # does not take effect": a Deny does not reach callers lacking the key.
+        (DENY_OWN_OBJECTS, {"aws:username": "alice"}, Decision.DENY),
+        (DENY_OWN_OBJECTS, {"aws:username": "bob"}, Decision.ALLOW),
+        (DENY_OWN_OBJECTS, {}, Decision.ALLOW),
+    ],
+)
+def test_deny_with_a_variable_reaches_callers_lacking_the_key_only_through_negation(
+    deny: dict[str, Any], context: dict[str, str], expected: Decision
+) -> None:
+    allow = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": TEAM_OBJECTS}
+    request = {"s3:ExistingObjectTag/Team": "red", "s3:ExistingObjectTag/Owner": "alice"}
+    document = _document(allow, deny)
+    decision = iam_eval.evaluate(
+        [document], "s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/k", request | context
+    )
+    assert decision is expected
+
+
+HOME = "arn:aws:s3:::amzn-s3-demo-bucket/home/${aws:username}/*"
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ({"Effect": "Deny", "Resource": HOME}, Decision.ALLOW),  # beside ALLOW_ALL
+        ({"Effect": "Allow", "Resource": HOME}, Decision.NEUTRAL),
+        ({"Effect": "Allow", "NotResource": HOME}, Decision.ALLOW),
+        ({"Effect": "Deny", "NotResource": HOME}, Decision.DENY),  # beside ALLOW_ALL
+    ],
+)
+def test_a_resource_with_a_null_variable_matches_no_resource(
+    statement: dict[str, Any], expected: Decision
+) -> None:
+    """Guide, "Policy variables with no value": "If a variable that has no value in the
+    authorization context is used as part of the Resource or NotResource element of a policy,
+    the resource that includes a policy variable with no value will not match any resource." A
+    role session has no aws:username."""
+    statement = statement | {"Action": "s3:GetObject"}
+    document = (
+        _document(ALLOW_ALL, statement) if statement["Effect"] == "Deny" else _document(statement)
+    )
+    resource = "arn:aws:s3:::amzn-s3-demo-bucket/home/alice/k"
+    assert iam_eval.evaluate([document], "s3:GetObject", resource, {}) is expected
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        "arn:aws:iam::${aws:PrincipalAccount}:role/jit/*",  # the account, before the fifth colon
+        "arn:aws:${aws:username}:::amzn-s3-demo-bucket",
+        "${aws:username}",
+    ],
+)
+@pytest.mark.parametrize(
+    ("effect", "expected"), [("Allow", Decision.NEUTRAL), ("Deny", Decision.DENY)]
+)
+def test_a_variable_before_the_resource_portion_fails_closed(
+    resource: str, effect: str, expected: Decision
+) -> None:
+    """Guide, "Where you can use policy variables": "You can use a policy variable in the Resource
+    element, but only in the resource portion of the ARN. This portion of the ARN appears after
+    the fifth colon (:). You can't use a variable to replace parts of the ARN before the fifth
+    colon, such as the service or account."
+    """
+    statement = {"Effect": effect, "Action": "*", "Resource": resource}
+    document = _document(ALLOW_ALL, statement) if effect == "Deny" else _document(statement)
+    context = {"aws:PrincipalAccount": ACCOUNT, "aws:username": "iam"}
+    target = f"arn:aws:iam::{ACCOUNT}:role/jit/g"
+    assert iam_eval.evaluate([document], "iam:GetRole", target, context) is expected
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        {"NumericLessThanEquals": {"s3:max-keys": "${aws:PrincipalTag/max-keys}"}},
+        {"DateGreaterThan": {"aws:CurrentTime": "${aws:TokenIssueTime}"}},
+        {"IpAddress": {"aws:SourceIp": "${aws:PrincipalTag/cidr}"}},
+        # Condition operators marks Boolean variables "Supported", Variables and tags lists
+        # "Boolean" among the operators that take none: the stricter reading fails closed.
+        {"Bool": {"aws:SecureTransport": "${aws:PrincipalTag/tls}"}},
+        {"BinaryEquals": {"k": "${aws:PrincipalTag/b}"}},
+        # Condition operators: "You can not use a policy variable with the Null condition
+        # operator."
+        {"Null": {"aws:TokenIssueTime": "${aws:PrincipalTag/null}"}},
+        {"NumericEqualsIfExists": {"s3:max-keys": "${*}"}},
+    ],
+)
+def test_variables_in_operators_other_than_string_and_arn_cannot_be_judged(
+    block: dict[str, Any],
+) -> None:
+    """Guide, "Where you can use policy variables": "You can use a policy variable for Condition
+    values in any condition that involves the string operators or the ARN operators. [...] You
+    can't use a policy variable with other operators, such as Numeric, Date, Boolean, Binary, IP
+    Address, or Null operators." Each block would hold were its variable replaced."""
+    context = {
+        "s3:max-keys": "5",
+        "aws:PrincipalTag/max-keys": "10",
+        "aws:CurrentTime": "2026-11-28T03:00:00Z",
+        "aws:TokenIssueTime": "2026-11-28T02:00:00Z",
+        "aws:SourceIp": "203.0.113.7",
+        "aws:PrincipalTag/cidr": "203.0.113.0/24",
+        "aws:SecureTransport": "true",
+        "aws:PrincipalTag/tls": "true",
+        "k": "QmluYXJ5",
+        "aws:PrincipalTag/b": "QmluYXJ5",
+        "aws:PrincipalTag/null": "false",
+    }
+    with pytest.raises(UnsupportedPolicyError):
+        iam_eval.conditions_match(block, context)
+    allow = ALLOW_ALL | {"Condition": block}
+    assert iam_eval.evaluate([_document(allow)], "s3:X", "*", context) is Decision.NEUTRAL
+    deny = {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": block}
+    assert iam_eval.evaluate([_document(ALLOW_ALL, deny)], "s3:X", "*", context) is Decision.DENY
+
+
+@pytest.mark.parametrize(
+    ("block", "context"),
+    [
+        ({"StringEquals": {"k": "${aws:TagKeys}"}}, {"k": "team", "aws:TagKeys": ["team"]}),
+        ({"StringEquals": {"k": "${aws:TagKeys, 'team'}"}}, {"k": "team"}),
+        ({"StringLike": {"k": "*${aws:CalledVia}"}}, {"k": "x", "aws:CalledVia": ["x"]}),
+        ({"StringEquals": {"k": "${other}"}}, {"k": "a", "other": ["a", "b"]}),
+    ],
+)
+def test_a_multivalued_key_as_a_variable_cannot_be_judged(
+    block: dict[str, Any], context: dict[str, Any]
+) -> None:
+    """Guide, "Using variables in policies": "You can use any single-valued condition key as a
+    variable. You can't use a multivalued condition key as a variable." aws:TagKeys and
+    aws:CalledVia are multivalued even with one value; a key given several values is multivalued
+    whatever its name."""
+    with pytest.raises(UnsupportedPolicyError):
+        iam_eval.conditions_match(block, context)
+
+
+@pytest.mark.parametrize(
+    ("block", "context"),
+    [
+        (
+            {"StringEquals": {"aws:TagKeys": ["environment", "cost-center"]}},
+            {"aws:TagKeys": ["environment", "dept"]},
+        ),
+        ({"StringEquals": {"aws:TagKeys": "environment"}}, {"aws:TagKeys": ["environment"]}),
+        ({"StringNotEquals": {"aws:TagKeys": "owner"}}, {"aws:TagKeys": ["team", "owner"]}),
+        ({"StringLikeIfExists": {"aws:TagKeys": "env*"}}, {}),
+        ({"StringLike": {"k": "env*"}}, {"k": ["environment", "dept"]}),  # several values
+    ],
+)
+@pytest.mark.parametrize(
+    ("effect", "expected"), [("Allow", Decision.NEUTRAL), ("Deny", Decision.DENY)]
+)
+def test_a_single_valued_operator_on_a_multivalued_key_fails_closed(
+    block: dict[str, Any], context: dict[str, Any], effect: str, expected: Decision
+) -> None:
+    """Guide, "Single-valued vs. multivalued context keys": "Multivalued context keys require a
+    condition set operator." The guide gives no outcome for a single-valued operator on a
+    multivalued key (aws:TagKeys is one whatever its number of values; so is any key given
+    several): an Allow must not rely on it, a Deny must not be escaped through it."""
+    with pytest.raises(UnsupportedPolicyError):
+        iam_eval.conditions_match(block, context)
+    statement = {"Effect": effect, "Action": "ec2:DeleteTags", "Resource": "*", "Condition": block}
+    document = _document(ALLOW_ALL, statement) if effect == "Deny" else _document(statement)
+    assert iam_eval.evaluate([document], "ec2:DeleteTags", "*", context) is expected
+
+
+SET_OPERATOR_KEYS = {"ForAllValues:StringEquals": {"aws:TagKeys": ["environment", "cost-center"]}}
+
+
+@pytest.mark.parametrize(
+    ("block", "tag_keys", "expected"),
+    [
+        # "ForAllValues set operator" table (with "Null": {"aws:TagKeys": "false"})
+        (SET_OPERATOR_KEYS | {"Null": {"aws:TagKeys": "false"}}, ["environment"], True),
+        (SET_OPERATOR_KEYS | {"Null": {"aws:TagKeys": "false"}}, ["cost-center"], True),
+        (
+            SET_OPERATOR_KEYS | {"Null": {"aws:TagKeys": "false"}},
+            ["environment", "cost-center"],
+            True,
+        ),
+        (SET_OPERATOR_KEYS | {"Null": {"aws:TagKeys": "false"}}, ["environment", "dept"], False),
+        (SET_OPERATOR_KEYS | {"Null": {"aws:TagKeys": "false"}}, None, False),
+        (SET_OPERATOR_KEYS, None, True),  # "It also returns true if there are no context keys"
+        # "ForAnyValue set operator" table
+        *(
+            (
+                {"ForAnyValue:StringEquals": {"aws:TagKeys": ["environment", "cost-center"]}},
+                keys,
+                result,
+            )
+            for keys, result in [
+                (["environment"], True),
+                (["cost-center"], True),
+                (["environment", "cost-center"], True),
+                (["environment", "dept"], True),
+                (["dept"], False),
+                (None, False),
+            ]
+        ),
+    ],
+)
+def test_set_operators_follow_the_guides_tables(
+    block: dict[str, Any], tag_keys: list[str] | None, expected: bool
+) -> None:
+    context = {} if tag_keys is None else {"aws:TagKeys": tag_keys}
+    assert iam_eval.conditions_match(block, context) is expected
+
+
+def test_an_unjudgeable_clause_fails_a_deny_closed_even_beside_a_false_one() -> None:
+    """Clauses are ANDed; one that cannot be judged makes the Deny apply whatever its order."""
+    condition = {"StringEquals": {"a": "never"}, "StringLike": {"k": "x*"}}
+    deny = {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": condition}
+    context = {"a": "other", "k": ["x1", "x2"]}
+    assert iam_eval.evaluate([_document(ALLOW_ALL, deny)], "s3:X", "*", context) is Decision.DENY
 
 
 SESSION = Principal(
