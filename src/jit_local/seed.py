@@ -12,10 +12,10 @@ from typing import Any
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 TABLE_NAME = "jit-grants"
-BOUNDARY_NAME = "jit-role-boundary"
 BROKER_ROLE_NAME = "jit-broker-role"
 CLEANUP_ROLE_NAME = "jit-cleanup-role"
 OWNER_TAG = "jit-broker-local"  # the local "stack name"
+BOUNDARY_NAME = f"{OWNER_TAG}-jit-boundary"  # as the template names it: <stack>-jit-boundary
 AUDIT_FUNCTION = f"{OWNER_TAG}-auditor"
 AUDIT_BUS = f"{OWNER_TAG}-audit"
 DEAD_LETTER_QUEUE = f"{OWNER_TAG}-auditor-dlq"
@@ -80,16 +80,24 @@ def broker_role_statements(
     *, account: str, region: str, table_name: str, boundary_arn: str, parameter: str
 ) -> list[dict[str, Any]]:
     """The broker's least privilege (template.yaml's BrokerRole inline policy)."""
-    jit_roles = f"arn:aws:iam::{account}:role/jit/*"
+    jit_roles = f"arn:aws:iam::{account}:role/jit/jit-g-*"
     table = f"arn:aws:dynamodb:{region}:{account}:table/{table_name}"
     boundary = {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}}
+    owned = {"StringEquals": {"aws:RequestTag/jit:owner": OWNER_TAG}}
     return [
         {
             "Sid": "CreateJitRole",
             "Effect": "Allow",
             "Action": ["iam:CreateRole"],
             "Resource": jit_roles,
-            "Condition": boundary,
+            "Condition": {"StringEquals": boundary["StringEquals"] | owned["StringEquals"]},
+        },
+        {
+            "Sid": "TagJitRoleAsOwned",
+            "Effect": "Allow",
+            "Action": ["iam:TagRole"],
+            "Resource": jit_roles,
+            "Condition": owned,
         },
         {
             "Sid": "ManageJitRolePolicies",
@@ -102,7 +110,6 @@ def broker_role_statements(
             "Sid": "ManageJitRole",
             "Effect": "Allow",
             "Action": [
-                "iam:TagRole",
                 "iam:GetRole",
                 "iam:DeleteRolePolicy",
                 "iam:DetachRolePolicy",
@@ -113,9 +120,14 @@ def broker_role_statements(
             "Resource": jit_roles,
         },
         {
-            "Sid": "DenyBoundaryChange",
+            "Sid": "DenyTrustBoundaryAndOwnerChange",
             "Effect": "Deny",
-            "Action": ["iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary"],
+            "Action": [
+                "iam:DeleteRolePermissionsBoundary",
+                "iam:PutRolePermissionsBoundary",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:UntagRole",
+            ],
             "Resource": "*",
         },
         {
@@ -182,7 +194,7 @@ def cleanup_role_statements(
                 "iam:DetachRolePolicy",
                 "iam:DeleteRole",
             ],
-            "Resource": jit_roles,
+            "Resource": f"arn:aws:iam::{account}:role/jit/jit-g-*",
         },
         {
             "Sid": "LeaveJitInstanceProfiles",

@@ -19,7 +19,7 @@ from jit_local.seed import (
 )
 from tests.unit.test_template import load_template
 
-BOUNDARY = f"arn:aws:iam::{ACCOUNT_ID}:policy/jit-role-boundary"
+BOUNDARY = f"arn:aws:iam::{ACCOUNT_ID}:policy/{OWNER_TAG}-jit-boundary"
 SUBSTITUTIONS = {
     "AWS::Partition": "aws",
     "AWS::AccountId": ACCOUNT_ID,
@@ -43,6 +43,8 @@ def resolve(value: Any) -> Any:
             return re.sub(r"\$\{([^}]+)\}", lambda m: SUBSTITUTIONS[m.group(1)], arg)
         if tag in ("Ref", "!Ref") and arg == "JitRoleBoundary":
             return BOUNDARY
+        if tag in ("Ref", "!Ref") and arg == "AWS::StackName":
+            return OWNER_TAG
         if tag in ("Fn::GetAtt", "!GetAtt"):
             key = tuple(arg.split(".", 1)) if isinstance(arg, str) else tuple(arg)
             if key in KNOWN_ATTRIBUTES:
@@ -109,7 +111,12 @@ def test_local_broker_env_names_are_the_templates() -> None:
     template = load_template()
     env = template["Resources"]["BrokerFunction"]["Properties"]["Environment"]["Variables"]
     local = Seeded(
-        ACCOUNT_ID, REGION, TABLE_NAME, BOUNDARY, "arn:aws:iam::123456789012:role/x"
+        ACCOUNT_ID,
+        REGION,
+        TABLE_NAME,
+        BOUNDARY,
+        "arn:aws:iam::123456789012:role/x",
+        "arn:aws:iam::123456789012:role/y",
     ).broker_env("p")
     template_names = {k for k in env if k.startswith("JIT_")}
     # the template reads the policy from SSM, the local stack from a file
@@ -117,6 +124,7 @@ def test_local_broker_env_names_are_the_templates() -> None:
     assert template_names - {
         "JIT_POLICY_PARAMETER",
         "JIT_MAX_ROLES",
+        "JIT_MAX_ROLES_PER_OWNER",
         "JIT_AUDIT_FUNCTION",
     } == set(local) - {"JIT_POLICY_FILE"}
 

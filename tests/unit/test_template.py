@@ -20,8 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
 
-JIT_ROLE_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/jit/*"
-BOUNDARY_CONDITION = {"StringEquals": {"iam:PermissionsBoundary": {"Ref": "JitRoleBoundary"}}}
+# Only the broker's own role names (jit-g-<grant id>) under its path (threats 31, 32).
+JIT_ROLE_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/jit/jit-g-*"
+JIT_PATH_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/jit/*"
+BOUNDARY_ARN = {
+    "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${AWS::StackName}-jit-boundary"
+}
+BOUNDARY_CONDITION = {"StringEquals": {"iam:PermissionsBoundary": BOUNDARY_ARN}}
+OWNER_TAG_CONDITION = {"aws:RequestTag/jit:owner": {"Ref": "AWS::StackName"}}
 
 # What the Lambda python3.12 runtime ships: never in the layer, so the runtime's boto3 and
 # botocore stay a matching pair.
@@ -175,29 +181,61 @@ def test_api_invokes_the_function_through_its_permission_not_caller_credentials(
 def test_api_resource_policy_admits_only_allowed_accounts_or_this_account(template, resources):
     props = resources["JitApi"]["Properties"]
     statements = props["Policy"]["Statement"]
-    assert statements == [
-        {
-            "Sid": "AllowedAccounts",
-            "Effect": "Allow",
-            "Principal": {
-                "AWS": {
-                    "Fn::If": [
-                        "HasAllowedAccountIds",
-                        {"Ref": "AllowedAccountIds"},
-                        {"Ref": "AWS::AccountId"},
-                    ]
-                }
-            },
-            "Action": "execute-api:Invoke",
-            "Resource": "execute-api:/*",
-        }
-    ]
+    assert statements[0] == {
+        "Sid": "AllowedAccounts",
+        "Effect": "Allow",
+        "Principal": {
+            "AWS": {
+                "Fn::If": [
+                    "HasAllowedAccountIds",
+                    {"Ref": "AllowedAccountIds"},
+                    {"Ref": "AWS::AccountId"},
+                ]
+            }
+        },
+        "Action": "execute-api:Invoke",
+        "Resource": "execute-api:/*",
+    }
+    assert [s["Sid"] for s in statements] == ["AllowedAccounts", "DenyBrokerSessions"]
     assert template["Parameters"]["AllowedAccountIds"]["Type"] == "CommaDelimitedList"
     assert template["Conditions"]["HasAllowedAccountIds"] == {
         "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "AllowedAccountIds"}]}, ""]}]
     }
     # A changed resource policy takes effect only in a new deployment.
     assert props["AlwaysDeploy"] is True
+
+
+def test_threat27_api_resource_policy_denies_jit_sessions_and_the_stacks_own_roles(resources):
+    """An explicit deny in the API's resource policy: no session of a role under the JIT path
+    (aws:PrincipalArn is the role's ARN, path included) nor of the broker's or auditor's
+    role is ever authorized by API Gateway, whatever their identity policies allow."""
+    statements = resources["JitApi"]["Properties"]["Policy"]["Statement"]
+    [deny] = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny == {
+        "Sid": "DenyBrokerSessions",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "execute-api:Invoke",
+        "Resource": "execute-api:/*",
+        "Condition": {
+            "ArnLike": {
+                "aws:PrincipalArn": [
+                    {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/jit/*"},
+                    {"Fn::GetAtt": ["BrokerRole", "Arn"]},
+                    {"Fn::GetAtt": ["CleanupRole", "Arn"]},
+                ]
+            }
+        },
+    }
+
+
+def test_threat27_boundary_denies_invoking_the_brokers_api(resources):
+    statements = resources["JitRoleBoundary"]["Properties"]["PolicyDocument"]["Statement"]
+    [deny] = [s for s in statements if s["Sid"] == "DenyBrokerApi"]
+    assert deny["Effect"] == "Deny" and deny["Action"] == "execute-api:*"
+    assert deny["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${JitApi}/*"
+    }
 
 
 def test_api_is_regional_throttled_and_access_logged_without_headers_or_bodies(resources):
@@ -240,8 +278,29 @@ def test_broker_cannot_pass_roles_or_use_other_managed_policies(resources):
     ]
 
 
-@pytest.mark.parametrize("action", ["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy"])
-def test_roles_are_created_or_given_policies_only_under_jit_with_the_boundary(resources, action):
+def test_threat32_roles_are_created_only_with_the_broker_name_boundary_and_owner_tag(resources):
+    [stmt] = statements_with_action(broker_statements(resources), "iam:CreateRole")
+    assert stmt["Effect"] == "Allow" and stmt["Resource"] == {"Fn::Sub": JIT_ROLE_ARN}
+    assert stmt["Condition"] == {
+        "StringEquals": BOUNDARY_CONDITION["StringEquals"] | OWNER_TAG_CONDITION
+    }
+
+
+def test_threat32_tags_are_written_only_as_this_stacks_owner_and_never_removed(resources):
+    [tag] = statements_with_action(broker_statements(resources), "iam:TagRole")
+    assert tag["Effect"] == "Allow" and tag["Resource"] == {"Fn::Sub": JIT_ROLE_ARN}
+    assert tag["Condition"] == {"StringEquals": OWNER_TAG_CONDITION}
+    allowed = {
+        a
+        for s in broker_statements(resources)
+        if s["Effect"] == "Allow"
+        for a in as_list(s["Action"])
+    }
+    assert "iam:UntagRole" not in allowed and "iam:UpdateAssumeRolePolicy" not in allowed
+
+
+@pytest.mark.parametrize("action", ["iam:PutRolePolicy", "iam:AttachRolePolicy"])
+def test_roles_are_given_policies_only_under_jit_with_the_boundary(resources, action):
     statements = statements_with_action(broker_statements(resources), action)
     assert statements, f"{action} is not granted"
     for stmt in statements:
@@ -257,6 +316,7 @@ def test_every_iam_and_sts_allow_is_scoped_to_jit_roles(resources):
     ]
     assert {s["Sid"] for s in scoped} == {
         "CreateJitRole",
+        "TagJitRoleAsOwned",
         "ManageJitRolePolicies",
         "ManageJitRole",
         "AssumeJitRole",
@@ -277,12 +337,16 @@ def test_broker_assumes_jit_roles_with_source_identity_and_session_tags_only(res
     assert stmt["Resource"] == {"Fn::Sub": JIT_ROLE_ARN}
 
 
-def test_broker_may_never_remove_or_replace_a_permissions_boundary(resources):
-    [stmt] = [s for s in broker_statements(resources) if s["Sid"] == "DenyBoundaryChange"]
+def test_broker_may_never_change_a_roles_trust_boundary_or_tags(resources):
+    [stmt] = [
+        s for s in broker_statements(resources) if s["Sid"] == "DenyTrustBoundaryAndOwnerChange"
+    ]
     assert stmt["Effect"] == "Deny"
     assert sorted(as_list(stmt["Action"])) == [
         "iam:DeleteRolePermissionsBoundary",
         "iam:PutRolePermissionsBoundary",
+        "iam:UntagRole",
+        "iam:UpdateAssumeRolePolicy",
     ]
     assert stmt["Resource"] == "*"
 
@@ -384,8 +448,10 @@ def test_broker_environment_points_at_this_stacks_resources(resources):
     env = resources["BrokerFunction"]["Properties"]["Environment"]["Variables"]
     assert env["JIT_TABLE_NAME"] == {"Ref": "GrantTable"}
     assert env["JIT_ROLE_PATH"] == "/jit/"
-    assert env["JIT_BOUNDARY_POLICY_ARN"] == {"Ref": "JitRoleBoundary"}
+    assert env["JIT_BOUNDARY_POLICY_ARN"] == BOUNDARY_ARN
     assert env["JIT_BROKER_ROLE_ARN"] == {"Fn::GetAtt": ["BrokerRole", "Arn"]}
+    assert env["JIT_AUDITOR_ROLE_ARN"] == {"Fn::GetAtt": ["CleanupRole", "Arn"]}
+    assert env["JIT_MAX_ROLES_PER_OWNER"] == {"Ref": "MaxJitRolesPerRequester"}
     assert env["JIT_OWNER_TAG"] == {"Ref": "AWS::StackName"}
     assert env["JIT_POLICY_PARAMETER"] == {"Ref": "AccessPolicyParameterName"}
     assert env["JIT_MAX_ROLES"] == {"Ref": "MaxJitRoles"}
@@ -501,8 +567,8 @@ def test_cleanup_iam_writes_only_on_jit_roles_and_jit_instance_profiles(resource
     for action, resource, stmt in iam:
         if action == "iam:ListRoles":
             continue
-        if action.startswith(IAM_READ_PREFIXES):
-            assert resource == {"Fn::Sub": JIT_ROLE_ARN}, (stmt["Sid"], action)
+        if action.startswith(IAM_READ_PREFIXES):  # reads: all under the path (findings)
+            assert resource == {"Fn::Sub": JIT_PATH_ARN}, (stmt["Sid"], action)
         elif action == "iam:RemoveRoleFromInstanceProfile":
             assert resource == {"Fn::Sub": JIT_INSTANCE_PROFILE_ARN}, stmt["Sid"]
         else:
@@ -653,18 +719,27 @@ def test_auditor_role_trusts_only_lambda_and_is_not_under_jit(resources):
 # ---------------------------------------------------------------- deploy settings
 
 
-def test_samconfig_needs_only_capability_iam_because_no_iam_resource_is_named(resources):
+def test_samconfig_names_capability_named_iam_for_the_one_named_iam_resource(resources):
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
     assert config["version"] == 0.1
     for env in ("default", "prod"):
-        assert config[env]["deploy"]["parameters"]["capabilities"] == "CAPABILITY_IAM"
+        assert (
+            config[env]["deploy"]["parameters"]["capabilities"]
+            == "CAPABILITY_IAM CAPABILITY_NAMED_IAM"
+        )
         assert config[env]["deploy"]["parameters"]["confirm_changeset"] is True
         assert config[env]["validate"]["parameters"]["lint"] is True
-    # A named IAM resource would need CAPABILITY_NAMED_IAM and the deploy would fail.
+    # Only the boundary is named (so it can name the API without a dependency cycle), and
+    # by the stack's name, so two stacks in one account never collide.
     name_keys = {"RoleName", "ManagedPolicyName", "UserName", "GroupName", "InstanceProfileName"}
-    for name, resource in resources.items():
-        if resource["Type"].startswith("AWS::IAM::"):
-            assert not name_keys & set(resource["Properties"]), name
+    named = {
+        name: {k: resource["Properties"][k] for k in name_keys & set(resource["Properties"])}
+        for name, resource in resources.items()
+        if resource["Type"].startswith("AWS::IAM::") and name_keys & set(resource["Properties"])
+    }
+    assert named == {
+        "JitRoleBoundary": {"ManagedPolicyName": {"Fn::Sub": "${AWS::StackName}-jit-boundary"}}
+    }
 
 
 # ---------------------------------------------------------------- the layer's dependencies
