@@ -82,6 +82,7 @@ bench: env
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/cli.py
 	$(VENV)/bin/python bench/cleanup.py  # about 4 minutes on moto; --roles 2000 for a quick run
+	$(VENV)/bin/python bench/load.py  # 200 concurrent grants: in-process vs 4 worker processes
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

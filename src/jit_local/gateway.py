@@ -10,10 +10,13 @@
    and ``x-amzn-ErrorType``, and the handler is not called;
 3. builds the REST proxy event (payload 1.0, the ``aws-proxy`` shape) whose identity comes
    only from the verified key and the socket peer (``build_proxy_event``);
-4. calls the broker's Lambda handler in-process with a Lambda-like context, one
-   invocation at a time as in a single Lambda execution environment, and writes its proxy
+4. calls the broker's Lambda handler with a Lambda-like context and writes its proxy
    response back (502 ``Internal server error`` if it raises or answers something
-   malformed, 504 ``Endpoint request timed out`` past ``timeout_seconds``).
+   malformed, 504 ``Endpoint request timed out`` past ``timeout_seconds``). By default
+   the handler runs in this process, one invocation at a time as in a single Lambda
+   execution environment; with ``concurrent=True`` the handler is called for every
+   request at once (``jit_local.workers.WorkerPool``: one process per invocation in
+   flight, as Lambda runs one environment per concurrent invocation).
 
 One access line per request goes to the ``jit_local.gateway`` logger (method, path,
 status, milliseconds). Headers, query strings and bodies are never logged: they carry
@@ -462,7 +465,10 @@ class LocalGateway:
         stage: str = "local",
         clock: Callable[[], float] = time.time,
         timeout_seconds: float = 29.0,
+        concurrent: bool = False,
     ) -> None:
+        """``concurrent``: the handler may be called for many requests at once (it keeps
+        each invocation apart itself); otherwise one invocation runs at a time."""
         address = ipaddress.ip_address(host)
         if address.version != 4 or not address.is_loopback:
             raise ValueError(f"the local gateway binds IPv4 loopback only, not {host!r}")
@@ -475,6 +481,7 @@ class LocalGateway:
         self._stage = stage
         self._clock = clock
         self._timeout = timeout_seconds
+        self._concurrent = concurrent
         self._lock = threading.Lock()
         self._invocation_lock = threading.Lock()
         self._server: _GatewayServer | None = None
@@ -568,6 +575,9 @@ class LocalGateway:
 
         def run() -> None:
             try:
+                if self._concurrent:
+                    outcome["result"] = self._handler(event, context)
+                    return
                 # One invocation at a time, as in one Lambda execution environment: the
                 # handler's process-wide state (powertools logger keys, metrics) is not
                 # shared between concurrent invocations on AWS either.
@@ -604,6 +614,7 @@ class LocalGateway:
 
 class _GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # many clients connecting at once wait, not retry
 
     def __init__(self, address: tuple[str, int], gateway: LocalGateway) -> None:
         self.gateway = gateway

@@ -2,8 +2,11 @@
 
 moto's server runs in this process on 127.0.0.1 with IAM enforcement on (and
 ``jit_local.iam_eval`` making it evaluate the conditions the broker writes), seeded from the
-access policy; a local API gateway verifies SigV4 like API Gateway's IAM authorization and
-calls the broker's handler in-process, which talks to the embedded AWS as the broker's role.
+access policy, without moto's management API (``jit_local.moto_endpoint``); a local API
+gateway verifies SigV4 like API Gateway's IAM authorization and calls the broker's handler,
+which talks to the embedded AWS as the broker's role: in this process, one invocation at a
+time (the default), or with ``--workers N`` in N worker processes at once
+(``jit_local.workers``), as Lambda runs many execution environments.
 
 Contract, for scripts: ``jit local --port P [--env-file F]`` serves the API at
 http://127.0.0.1:P and writes to F (or prints) shell ``export`` lines for JIT_API_URL,
@@ -16,27 +19,24 @@ until SIGINT/SIGTERM.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
 import shlex
 import signal
-import socket
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from jit_local import seed
+from jit_local.lambda_env import HANDLER_FILE, load_handler, logs_to_stderr, role_session
+from jit_local.workers import MAX_WORKERS, WorkerStartFailed
 
-ROOT = Path(__file__).resolve().parents[2]
-HANDLER_FILE = ROOT / "functions" / "broker" / "app.py"
 EXAMPLE_POLICY = Path(__file__).resolve().parent / "access-policy.example.yaml"
 OBJECTS = {
     "example-bucket": {
@@ -56,14 +56,21 @@ class LocalStack:
     port: int = 0
     policy_file: Path = EXAMPLE_POLICY
     region: str = seed.REGION
-    clock: Callable[[], float] = time.time  # the broker's and the embedded IAM's "now"
+    # The broker's and the embedded IAM's "now". Workers follow it by its offset from
+    # time.time(), sent with each invocation (jit_local.workers).
+    clock: Callable[[], float] = time.time
     # The auditor runs on a timer every this many seconds (0: only on POST /v1/audit).
     audit_interval: float = 30.0
+    # 0: the handler runs in this process, one invocation at a time; N: N worker processes.
+    workers: int = 0
+    # IAM users seeded beside JITUser and OtherUser, each with an access key (in ``keys``).
+    extra_users: tuple[str, ...] = ()
     keys: dict[str, tuple[str, str]] = field(default_factory=dict)
     api_url: str = ""
     aws_url: str = ""
     _moto: Any = None
     _gateway: Any = None
+    _pool: Any = None
     _saved: dict[str, Any] = field(default_factory=dict)
     auditor: Any = None
     _audit_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -73,32 +80,36 @@ class LocalStack:
     def start(self) -> LocalStack:
         from moto import settings as moto_settings
         from moto.core.authorization import ActionAuthenticatorMixin
-        from moto.server import ThreadedMotoServer
 
         from jit_local import iam_eval
+        from jit_local.moto_endpoint import MotoEndpoint
 
+        if not 0 <= self.workers <= MAX_WORKERS:
+            raise ValueError(f"workers must be 0..{MAX_WORKERS}, not {self.workers}")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per AWS call
         self._saved = {
             "environ": dict(os.environ),
             "no_auth": moto_settings.INITIAL_NO_AUTH_ACTION_COUNT,
             "request_count": ActionAuthenticatorMixin.request_count,
         }
-        iam_eval.install(self.clock)
-        aws_port = _free_port()
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
-        self._moto.start()
-        self.aws_url = f"http://127.0.0.1:{aws_port}"
-        moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
-        # moto's state lives in the process: a stack started after another (tests) starts
-        # from nothing, as `jit local` in a fresh process does.
-        from moto.moto_api._internal.models import moto_api_backend
+        try:
+            iam_eval.install(self.clock)
+            self._moto = MotoEndpoint("127.0.0.1").start()
+            self.aws_url = self._moto.url
+            moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
+            # moto's state lives in the process: a stack started after another (tests) starts
+            # from nothing, as `jit local` in a fresh process does.
+            from moto.moto_api._internal.models import moto_api_backend
 
-        moto_api_backend.reset()
-        seeded = self._seed()
-        # From here on every request to the embedded AWS is authenticated and authorized.
-        ActionAuthenticatorMixin.request_count = 0
-        moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
-        self._start_broker(seeded)
+            moto_api_backend.reset()
+            seeded = self._seed()
+            # From here on every request to the embedded AWS is authenticated and authorized.
+            ActionAuthenticatorMixin.request_count = 0
+            moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+            self._start_broker(seeded)
+        except BaseException:
+            self.stop()  # nothing half-started stays behind
+            raise
         return self
 
     def stop(self) -> None:
@@ -110,6 +121,9 @@ class LocalStack:
         if self._gateway is not None:
             self._gateway.stop()
             self._gateway = None
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -157,7 +171,7 @@ class LocalStack:
         seeded = seed.seed_broker_resources(
             iam, dynamodb, region=self.region, events=self.client("events")
         )
-        for name in (*USERS, ADMIN):
+        for name in (*USERS, *self.extra_users, ADMIN):
             iam.create_user(UserName=name)
             key = iam.create_access_key(UserName=name)["AccessKey"]
             self.keys[name] = (key["AccessKeyId"], key["SecretAccessKey"])
@@ -175,81 +189,85 @@ class LocalStack:
         return seeded
 
     def _start_broker(self, seeded: seed.Seeded) -> None:
-        import boto3
-        from botocore.credentials import RefreshableCredentials
-        from botocore.session import get_session
-
         from jit_broker import runtime
         from jit_broker.adapters.policy_source import load_policy
         from jit_broker.cleanup import AuditGate
         from jit_broker.settings import Settings
         from jit_local.credentials import moto_key_lookup
         from jit_local.gateway import LocalGateway
+        from jit_local.workers import BrokerWiring, WorkerConfig, WorkerPool
 
-        os.environ.update(seeded.broker_env(str(self.policy_file)))
-        os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "jit-broker")
-        os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "JitBroker")
-        os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
-        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no CloudWatch here
-        # Only here may POST /v1/audit evaluate "as of" another time (jit audit --at).
-        os.environ["JIT_ALLOW_CLOCK_OVERRIDE"] = "true"
+        function_env = {
+            **seeded.broker_env(str(self.policy_file)),
+            "POWERTOOLS_SERVICE_NAME": os.environ.get("POWERTOOLS_SERVICE_NAME", "jit-broker"),
+            "POWERTOOLS_METRICS_NAMESPACE": os.environ.get(
+                "POWERTOOLS_METRICS_NAMESPACE", "JitBroker"
+            ),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            # no CloudWatch here
+            "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+            # Only here may POST /v1/audit evaluate "as of" another time (jit audit --at).
+            "JIT_ALLOW_CLOCK_OVERRIDE": "true",
+            "AWS_ENDPOINT_URL": self.aws_url,
+        }
+        os.environ.update(function_env)
         admin_sts = self.client("sts", self.keys[ADMIN])
 
-        def role_session(role_arn: str, session_name: str) -> Any:
-            """A boto3 session as ``role_arn`` (as in Lambda), refreshed before expiry."""
-
-            def fetch() -> dict[str, str]:
-                c = admin_sts.assume_role(
-                    RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=3600
-                )["Credentials"]
-                return {
-                    "access_key": c["AccessKeyId"],
-                    "secret_key": c["SecretAccessKey"],
-                    "token": c["SessionToken"],
-                    "expiry_time": c["Expiration"].isoformat(),
-                }
-
-            first = fetch()
-            credentials = RefreshableCredentials(
-                first["access_key"],
-                first["secret_key"],
-                first["token"],
-                datetime.fromisoformat(first["expiry_time"]).replace(tzinfo=UTC),
-                fetch,
-                "assume-role",
-                # botocore decides when to refresh by this clock: the stack's, so a shifted
-                # clock refreshes the session just as the embedded IAM expires it.
-                time_fetcher=lambda: datetime.fromtimestamp(self.clock(), UTC),
-            )
-            botocore_session = get_session()
-            botocore_session._credentials = credentials
-            botocore_session.set_config_variable("region", self.region)
-            return boto3.session.Session(botocore_session=botocore_session)
-
-        os.environ["AWS_ENDPOINT_URL"] = self.aws_url
-        session = role_session(seeded.broker_role_arn, "jit-broker-local")
-        runtime.set_broker(runtime.build_broker(session, clock=self.clock))
         # The auditor runs in this process as the cleanup role (template.yaml's CleanupRole);
         # POST /v1/audit reaches it directly instead of through lambda:InvokeFunction.
         self.auditor = runtime.build_auditor(
-            role_session(seeded.cleanup_role_arn, "jit-auditor-local"),
+            role_session(
+                admin_sts,
+                seeded.cleanup_role_arn,
+                "jit-auditor-local",
+                region=self.region,
+                clock=self.clock,
+            ),
             clock=self.clock,
             env=seeded.cleanup_env(str(self.policy_file)) | {"JIT_ALLOW_CLOCK_OVERRIDE": "true"},
         )
-        runtime.set_audit_gate(
-            AuditGate(
-                settings=Settings.from_env(),
-                policy=lambda: load_policy(path=str(self.policy_file)),
-                runner=self._run_audit,
+        if self.workers:
+            self._pool = WorkerPool(
+                self.workers,
+                WorkerConfig(
+                    handler_file=HANDLER_FILE,
+                    env=function_env,
+                    broker=BrokerWiring(
+                        aws_url=self.aws_url,
+                        region=self.region,
+                        admin_key=self.keys[ADMIN],
+                        broker_role_arn=seeded.broker_role_arn,
+                        policy_file=str(self.policy_file),
+                    ),
+                ),
+                clock=self.clock,
+                audit_runner=self._run_audit,
+            ).start()
+            handler = self._pool
+        else:
+            session = role_session(
+                admin_sts,
+                seeded.broker_role_arn,
+                "jit-broker-local",
+                region=self.region,
+                clock=self.clock,
             )
-        )
-        handler = _load_handler()
-        _logs_to_stderr()
+            runtime.set_broker(runtime.build_broker(session, clock=self.clock))
+            runtime.set_audit_gate(
+                AuditGate(
+                    settings=Settings.from_env(),
+                    policy=lambda: load_policy(path=str(self.policy_file)),
+                    runner=self._run_audit,
+                )
+            )
+            handler = load_handler().lambda_handler
+        logs_to_stderr()
         self._gateway = LocalGateway(
-            handler.lambda_handler,
+            handler,
             moto_key_lookup(),
             region=self.region,
             port=self.port,  # signatures are checked against real time: clients sign with it
+            concurrent=self._pool is not None,
         ).start()
         self.api_url = self._gateway.url
         if self.audit_interval > 0:
@@ -319,30 +337,6 @@ class LocalStack:
             return False
 
 
-def _load_handler() -> Any:
-    spec = importlib.util.spec_from_file_location("jit_broker_function", HANDLER_FILE)
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load the broker handler from {HANDLER_FILE}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _logs_to_stderr() -> None:
-    """The broker's structured log lines go to stderr locally: stdout is for export lines."""
-    from jit_broker.observability import logger
-
-    handler = logger.registered_handler
-    if isinstance(handler, logging.StreamHandler):
-        handler.setStream(sys.stderr)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def export_lines(values: dict[str, str]) -> str:
     return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items())
 
@@ -387,9 +381,19 @@ def main(argv: list[str] | None = None) -> int:
         help="run the auditor every this many seconds (default 30, or "
         "JIT_LOCAL_AUDIT_INTERVAL; 0 = only on POST /v1/audit)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run the broker's handler in this many worker processes at once, as Lambda "
+        f"runs many environments (1..{MAX_WORKERS}; default 0: in this process, one "
+        "request at a time)",
+    )
     args = parser.parse_args(argv)
     if args.audit_interval < 0:
         parser.error("--audit-interval must be 0 or more")
+    if not 0 <= args.workers <= MAX_WORKERS:
+        parser.error(f"--workers must be 0..{MAX_WORKERS}")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be 0..65535")
     if not args.policy.is_file():
@@ -408,11 +412,14 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stack = LocalStack(
-        port=args.port, policy_file=args.policy.resolve(), audit_interval=args.audit_interval
+        port=args.port,
+        policy_file=args.policy.resolve(),
+        audit_interval=args.audit_interval,
+        workers=args.workers,
     )
     try:
         stack.start()
-    except OSError as exc:
+    except (OSError, WorkerStartFailed) as exc:
         print(f"jit local: cannot start: {exc}", file=sys.stderr)
         stack.stop()
         return 1
