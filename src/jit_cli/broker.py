@@ -43,7 +43,7 @@ _STATUS_EXIT = {
 # that expired or was revoked is 409 grant_not_active, exit 6, which scripts rely on).
 _BROKER_CODE_EXIT: dict[str, ExitCode] = {}
 
-_BAD_TOKEN = "your AWS credentials are invalid or expired: sign in again and retry"
+_BAD_TOKEN = "your AWS credentials are invalid or expired: sign in again and retry"  # a message  # nosec B105
 _GATEWAY_EXPLANATIONS = {
     "UnrecognizedClientException": _BAD_TOKEN,
     "ExpiredTokenException": _BAD_TOKEN,

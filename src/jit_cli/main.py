@@ -535,7 +535,7 @@ def cmd_exec(args: argparse.Namespace) -> str:
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execvpe(program, args.command_argv, environment)  # noqa: S606 (the user's command)
+        os.execvpe(program, args.command_argv, environment)  # noqa: S606  # runs the user's own command, as `jit exec` is asked to  # nosec B606
     except FileNotFoundError:
         raise CliError(
             f"command not found: {clean_text(program, 200)}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import subprocess
+import subprocess  # starts only the project's own CLI (fixed argv)  # nosec B404
 import sys
 import time
 from pathlib import Path
@@ -83,7 +83,7 @@ class BackgroundStack:
 
     def start(self) -> BackgroundStack:
         self._log = self.log_file.open("wb")
-        self.proc = subprocess.Popen(  # noqa: S603 (our own CLI)
+        self.proc = subprocess.Popen(  # noqa: S603  # our own CLI, fixed argv  # nosec B603
             [*JIT, "local", "--port", str(self.port), "--env-file", str(self.env_file)],
             env=self.base,
             stdout=self._log,

@@ -321,7 +321,8 @@ class Broker:
     ) -> tuple[Credentials, IssuedSession]:
         """One session for ``caller`` (the caller of this request: its SourceIdentity and
         tags name them, never a value stored with the grant)."""
-        assert grant.role_arn is not None
+        if grant.role_arn is None:  # activation recorded it: a grant without one is a bug
+            raise RuntimeError(f"grant {grant.grant_id} has no role to assume")
         duration = naming.session_seconds(grant.expires_at - now, profile.max_session)
         source_identity = caller.source_identity
         session_name = naming.sts_name(f"jit-{source_identity}")

@@ -23,7 +23,9 @@ role shared by several people.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -109,9 +111,16 @@ class _QuotaAtZero(Exception):
 
 
 class Ledger:
-    def __init__(self, client: Any, table_name: str) -> None:
+    # A transaction cancelled only because another one touched the same item at the same
+    # moment (the shared role quota under a burst of grants) is tried again, a few times.
+    CONFLICT_ATTEMPTS = 4
+
+    def __init__(
+        self, client: Any, table_name: str, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._db = client
         self._table = table_name
+        self._sleep = sleep
 
     # --- reads -------------------------------------------------------------------------
     def get_grant(self, grant_id: str) -> Grant | None:
@@ -518,21 +527,30 @@ class Ledger:
         }
 
     def _transact(self, items: list[dict[str, Any]], on_condition: list[Exception]) -> None:
-        try:
-            self._db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                reasons = exc.response.get("CancellationReasons") or []
-                for reason, error in zip(reasons, on_condition, strict=False):
-                    if reason.get("Code") == "ConditionalCheckFailed":
-                        raise error from None
-            raise LedgerUnavailable(
-                "the grant ledger cannot be written right now: no credentials were issued"
-            ) from exc
-        except BotoCoreError as exc:
-            raise LedgerUnavailable(
-                "the grant ledger cannot be written right now: no credentials were issued"
-            ) from exc
+        """One conditional transaction: a failed condition raises the matching error of
+        ``on_condition``; a conflict with a concurrent transaction is retried with a short
+        jittered backoff; anything else → LedgerUnavailable (no credentials are issued)."""
+        for attempt in range(1, self.CONFLICT_ATTEMPTS + 1):
+            try:
+                self._db.transact_write_items(TransactItems=items)
+                return
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                    reasons = exc.response.get("CancellationReasons") or []
+                    for reason, error in zip(reasons, on_condition, strict=False):
+                        if reason.get("Code") == "ConditionalCheckFailed":
+                            raise error from None
+                    conflict = any(r.get("Code") == "TransactionConflict" for r in reasons)
+                    if conflict and attempt < self.CONFLICT_ATTEMPTS:
+                        self._sleep(0.02 * 2**attempt * (0.5 + random.random()))  # jitter  # nosec B311
+                        continue
+                raise LedgerUnavailable(
+                    "the grant ledger cannot be written right now: no credentials were issued"
+                ) from exc
+            except BotoCoreError as exc:
+                raise LedgerUnavailable(
+                    "the grant ledger cannot be written right now: no credentials were issued"
+                ) from exc
 
 
 def _replayed() -> ReplayedRequest:
