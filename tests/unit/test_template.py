@@ -871,7 +871,9 @@ def test_generated_api_methods_all_require_sigv4_and_no_caller_credentials(trans
     # Threat 2: every method of the deployed OpenAPI body is AWS_IAM; none invokes with the
     # caller's credentials.
     body = translated["Resources"]["JitApi"]["Properties"]["Body"]
-    assert body["securityDefinitions"]["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert body["openapi"] == "3.0.1"  # OpenAPI 3: the scheme is under components
+    scheme = body["components"]["securitySchemes"]["AWS_IAM"]
+    assert scheme["x-amazon-apigateway-authtype"] == "awsSigv4"
     methods = [(path, m, op) for path, item in body["paths"].items() for m, op in item.items()]
     assert methods
     for path, method, operation in methods:
@@ -894,3 +896,18 @@ def test_generated_auditor_permission_admits_only_its_schedule_rule(translated):
     assert permissions[0]["Principal"] == "events.amazonaws.com"
     assert permissions[0]["SourceArn"] == {"Fn::GetAtt": [rule_name, "Arn"]}
     assert rule["Properties"]["ScheduleExpression"] == {"Ref": "AuditSchedule"}
+
+
+def translated_of_type(translated: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in translated["Resources"].items() if r["Type"] == kind}
+
+
+def test_the_api_has_exactly_one_stage_the_configured_one(translated):
+    # Without OpenApiVersion SAM's deployment also creates a stage named "Stage": unthrottled,
+    # unlogged, untraced and still allowed to invoke the broker (issue 8, defect 2).
+    stages = translated_of_type(translated, "AWS::ApiGateway::Stage")
+    assert [s["Properties"]["StageName"] for s in stages.values()] == [{"Ref": "Stage"}]
+    deployments = translated_of_type(translated, "AWS::ApiGateway::Deployment")
+    assert deployments
+    for name, deployment in deployments.items():
+        assert "StageName" not in deployment["Properties"], name
