@@ -911,3 +911,29 @@ def test_the_api_has_exactly_one_stage_the_configured_one(translated):
     assert deployments
     for name, deployment in deployments.items():
         assert "StageName" not in deployment["Properties"], name
+
+
+def test_first_deploy_sets_the_accounts_api_gateway_logging_role_and_keeps_it(template):
+    # Access logging fails on a region whose API Gateway account settings name no CloudWatch
+    # role: the documented default creates it. That setting is the account's, used by every
+    # API of the region: deleting this stack must not take it away (issue 8, defect 3).
+    parameter = template["Parameters"]["ConfigureApiGatewayAccountLogging"]
+    assert parameter["Default"] == "true"
+    assert sorted(parameter["AllowedValues"]) == ["false", "true"]
+    assert "another stack" in parameter["Description"]
+    assert template["Conditions"]["CreateApiGatewayAccountLogging"] == {
+        "Fn::Equals": [{"Ref": "ConfigureApiGatewayAccountLogging"}, "true"]
+    }
+    resources = template["Resources"]
+    for name in ("ApiGatewayCloudWatchRole", "ApiGatewayAccount"):
+        assert resources[name]["Condition"] == "CreateApiGatewayAccountLogging", name
+        assert resources[name]["DeletionPolicy"] == "Retain", name
+        assert resources[name]["UpdateReplacePolicy"] == "Retain", name
+    assert resources["ApiGatewayAccount"]["Properties"]["CloudWatchRoleArn"] == {
+        "Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]
+    }
+    # The stage (with its access logging) is made only after the account setting.
+    assert resources["JitApi"]["DependsOn"] == "ApiGatewayAccountReady"
+    assert resources["ApiGatewayAccountReady"]["Metadata"]["ApiGatewayAccount"] == {
+        "Fn::If": ["CreateApiGatewayAccountLogging", {"Ref": "ApiGatewayAccount"}, "none"]
+    }
