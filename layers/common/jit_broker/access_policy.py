@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
+from collections.abc import Collection
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from jit_broker import documents
 from jit_broker.errors import PolicyInvalid
 from jit_broker.identity import Caller
 from jit_broker.models.input import PROFILE_NAME_PATTERN
@@ -54,6 +58,9 @@ class Statement(_Strict):
         return self
 
 
+_Statement = Statement  # inside PolicyDocument, "Statement" names its field
+
+
 class PolicyDocument(_Strict):
     Version: str = "2012-10-17"
     Statement: Annotated[list[Statement], Field(min_length=1)]
@@ -65,8 +72,36 @@ class PolicyDocument(_Strict):
             raise ValueError("Version must be 2012-10-17")
         return value
 
+    @field_validator("Statement")
+    @classmethod
+    def _sids(cls, statements: list[_Statement]) -> list[_Statement]:
+        """IAM needs a statement's Sid to be unique in its policy, and the broker writes its
+        own statements into the grant's role: a profile may take neither."""
+        counts = Counter(s.Sid for s in statements if s.Sid is not None)
+        problems = [f"Sid {sid!r} is used by {n} statements" for sid, n in counts.items() if n > 1]
+        problems += [
+            f"Sid {sid!r} is the broker's own (it names a statement the broker writes)"
+            for sid in counts
+            if sid in broker_sids()
+        ]
+        if problems:
+            raise ValueError("; ".join(problems) + ": give each statement its own Sid")
+        return statements
+
     def statements(self) -> list[dict[str, Any]]:
         return [s.model_dump(exclude_none=True) for s in self.Statement]
+
+
+@cache
+def broker_sids() -> frozenset[str]:
+    """The Sids of every statement the broker writes (documents.py), read from the documents
+    themselves so that a statement added there is reserved here too."""
+    written = (
+        documents.grant_policy([], 0),
+        documents.deny_all(),
+        documents.trust_policy("arn:aws:iam::000000000000:role/broker", 0),
+    )
+    return frozenset(s["Sid"] for d in written for s in d["Statement"] if "Sid" in s)
 
 
 class Permissions(_Strict):
@@ -182,8 +217,40 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc if part not in ("function-after", "union"))
 
 
-def parse_policy(text: str) -> AccessPolicy:
-    """Parse and validate a YAML (or JSON) access policy; raise PolicyInvalid with field paths."""
+def refuse_beyond_stack(policy: AccessPolicy, stack_managed_policies: Collection[str]) -> None:
+    """Raise PolicyInvalid naming each managed policy the access policy allows but the stack
+    does not let the broker attach (its role may attach only those; template.yaml's
+    ManagedPolicyAllowList, in the broker's JIT_MANAGED_POLICY_ALLOW_LIST)."""
+    allowed = set(stack_managed_policies)
+    outside = [
+        (i, arn) for i, arn in enumerate(policy.managed_policy_allow_list) if arn not in allowed
+    ]
+    if outside:
+        raise PolicyInvalid(
+            [
+                f"managed_policy_allow_list.{i}: {arn} is not allowed by this stack: add it to "
+                "the stack's ManagedPolicyAllowList parameter (and deploy), or remove it from "
+                "the access policy"
+                for i, arn in outside
+            ]
+        )
+
+
+def parse_policy(
+    text: str, *, stack_managed_policies: Collection[str] | None = None
+) -> AccessPolicy:
+    """Parse and validate a YAML (or JSON) access policy; raise PolicyInvalid with field paths.
+
+    ``stack_managed_policies``: the managed policies the stack lets the broker attach; the
+    policy's allow list must be among them (None: not checked here, for tools that only read
+    the document)."""
+    policy = _parse(text)
+    if stack_managed_policies is not None:
+        refuse_beyond_stack(policy, stack_managed_policies)
+    return policy
+
+
+def _parse(text: str) -> AccessPolicy:
     import yaml  # only when a policy is (re)loaded, not on the import path
 
     try:

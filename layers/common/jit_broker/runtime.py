@@ -33,7 +33,11 @@ def build_broker(session: Any = None, clock: Callable[[], float] | None = None) 
     session = session or boto3.session.Session()
     return Broker(
         settings=settings,
-        policy=lambda: load_policy(parameter=settings.policy_parameter, path=settings.policy_file),
+        policy=lambda: load_policy(
+            parameter=settings.policy_parameter,
+            path=settings.policy_file,
+            stack_managed_policies=settings.managed_policy_allow_list,
+        ),
         ledger=Ledger(session.client("dynamodb", config=config), settings.table_name),
         iam=Iam(session.client("iam", config=config)),
         clock=clock or time.time,
@@ -110,7 +114,11 @@ def build_audit_gate(runner: AuditRunner | None = None, session: Any = None) -> 
         runner = LambdaAuditRunner(client, settings.audit_function)
     return AuditGate(
         settings=settings,
-        policy=lambda: load_policy(parameter=settings.policy_parameter, path=settings.policy_file),
+        policy=lambda: load_policy(
+            parameter=settings.policy_parameter,
+            path=settings.policy_file,
+            stack_managed_policies=settings.managed_policy_allow_list,
+        ),
         runner=runner,
     )
 

@@ -6,7 +6,9 @@ import os
 from functools import lru_cache
 from typing import Annotated, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_MANAGED_POLICY_ARN = r"^arn:aws[\w-]*:iam::(aws|\d{12}):policy/.+"
 
 
 class _StackSettings(BaseModel):
@@ -55,15 +57,32 @@ class Settings(_StackSettings):
         "max_roles": "JIT_MAX_ROLES",
         "max_roles_per_owner": "JIT_MAX_ROLES_PER_OWNER",
         "audit_function": "JIT_AUDIT_FUNCTION",
+        "managed_policy_allow_list": "JIT_MANAGED_POLICY_ALLOW_LIST",
+        "assume_retry_budget_seconds": "JIT_ASSUME_RETRY_BUDGET_SECONDS",
     }
 
     max_roles: Annotated[int, Field(ge=1, le=5000)] = 500
     # Live grant roles one owner (one person) may hold at once, so no one fills max_roles
     # for everyone else (threat 29).
     max_roles_per_owner: Annotated[int, Field(ge=1, le=5000)] = 20
-    assume_retry_budget_seconds: Annotated[float, Field(ge=0, le=20)] = 8.0
+    # How long AssumeRole is retried while IAM makes a new role assumable (seconds). With
+    # the function's 25 s timeout: ~1 s before it (policy, ledger, CreateRole), the budget,
+    # then the activation write; the broker also stops retrying in time to answer before
+    # the invocation's own end (grants.ANSWER_RESERVE_SECONDS).
+    assume_retry_budget_seconds: Annotated[float, Field(ge=0, le=20)] = 18.0
+    # The managed policies the stack lets the broker attach (template.yaml's
+    # ManagedPolicyAllowList, comma-separated): the access policy's allow list must be
+    # among them, or it does not load. Unset: none.
+    managed_policy_allow_list: tuple[Annotated[str, Field(pattern=_MANAGED_POLICY_ARN)], ...] = ()
     # POST /v1/audit invokes this function (the auditor); unset: the audit route answers 503.
     audit_function: Annotated[str | None, Field(min_length=1, max_length=140)] = None
+
+    @field_validator("managed_policy_allow_list", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(arn.strip() for arn in value.split(",") if arn.strip())
+        return value
 
     @property
     def own_role_names(self) -> frozenset[str]:

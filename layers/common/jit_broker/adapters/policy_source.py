@@ -1,21 +1,38 @@
 """Where the access policy comes from: SSM Parameter Store in AWS (Powertools parameters,
-cached), a file on the local stack. Either way it is parsed and validated the same way."""
+cached), a file on the local stack. Either way it is parsed and validated the same way.
+
+A Standard SSM parameter holds 4 KB; an access policy of several profiles needs the Advanced
+tier (8 KB), which GetParameter reads alike: nothing here depends on the tier.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
-from jit_broker.access_policy import AccessPolicy, parse_policy
+from jit_broker.access_policy import AccessPolicy, parse_policy, refuse_beyond_stack
 
 CACHE_SECONDS = 60
 
 
-def load_policy(*, parameter: str | None = None, path: str | None = None) -> AccessPolicy:
+def load_policy(
+    *,
+    parameter: str | None = None,
+    path: str | None = None,
+    stack_managed_policies: Collection[str] | None = None,
+) -> AccessPolicy:
+    """The access policy, parsed (cached while its text is unchanged) and checked against
+    what the stack allows on every load: ``stack_managed_policies`` are the managed policies
+    the stack lets the broker attach (None: not checked, for readers that attach nothing)."""
     if path:
-        return _from_file(path)
-    if parameter:
-        return _from_ssm(parameter)
-    raise ValueError("no access policy source configured")
+        policy = _from_file(path)
+    elif parameter:
+        policy = _from_ssm(parameter)
+    else:
+        raise ValueError("no access policy source configured")
+    if stack_managed_policies is not None:
+        refuse_beyond_stack(policy, stack_managed_policies)
+    return policy
 
 
 _file_cache: dict[str, tuple[float, AccessPolicy]] = {}
