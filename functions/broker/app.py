@@ -38,6 +38,12 @@ def _caller() -> Caller:
     return caller_from_context(app.current_event.raw_event.get("requestContext"))
 
 
+def _time_left() -> float:
+    """Seconds until this invocation times out: the broker stops retrying AssumeRole in time
+    to record what it issued and answer, whatever the retry budget says."""
+    return float(app.lambda_context.get_remaining_time_in_millis()) / 1000
+
+
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(
         status_code=status,
@@ -86,7 +92,7 @@ def profiles() -> Response[ProfileList]:
 @app.post("/v1/grants")
 def request_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantWithCredentials]:
     caller = _caller()
-    issued = broker().request_grant(caller, body)
+    issued = broker().request_grant(caller, body, time_left=_time_left)
     metrics.add_metric(name="GrantsIssued", unit=MetricUnit.Count, value=1)
     logger.info(
         "grant issued",
@@ -120,7 +126,7 @@ def get_grant(grant_id: GrantId) -> Response[GrantResponse]:
 def issue_session(
     grant_id: GrantId, body: Annotated[SessionRequest, Body()]
 ) -> Response[GrantWithCredentials]:
-    issued = broker().issue_session(_caller(), grant_id, body)
+    issued = broker().issue_session(_caller(), grant_id, body, time_left=_time_left)
     metrics.add_metric(name="SessionsIssued", unit=MetricUnit.Count, value=1)
     logger.info(
         "session issued",

@@ -8,7 +8,8 @@ Order of a grant (each step only after the one before succeeded):
    what the role will hold (the digest of its jit-grant document, its managed policies);
 3. the per-grant role: trust only the broker's role with SourceIdentity until expiry, the
    permissions boundary, the profile's permissions and a deny after expiry, tags;
-4. AssumeRole (retried through IAM's eventual consistency);
+4. AssumeRole (retried through IAM's eventual consistency, within the retry budget and in
+   time to answer before the invocation's end);
 5. the ledger moves the grant to active and records the session (access key id, expiry)
    in one transaction; only then are credentials returned (→ 503 and nothing otherwise).
 
@@ -46,6 +47,14 @@ from jit_broker.errors import (
 from jit_broker.identity import Caller, caller_from_context, refuse_broker_principals
 from jit_broker.models.domain import Credentials, Grant, GrantStatus, IssuedSession
 from jit_broker.models.input import GrantRequest, RevokeRequest, SessionRequest
+
+# Seconds kept back from the invocation's time left when AssumeRole is retried: the last
+# attempt itself, then the activation (or the rollback: the role's teardown and the failed
+# grant), then the answer, all before the function's timeout.
+ANSWER_RESERVE_SECONDS = 5.0
+
+TimeLeft = Callable[[], float]
+"""Seconds until the invocation times out (the Lambda context's remaining time)."""
 
 if TYPE_CHECKING:  # the policy models load with the first policy, not on the import path
     from jit_broker.access_policy import AccessPolicy, Profile
@@ -118,7 +127,11 @@ class Broker:
         return grant
 
     # --- a new grant -------------------------------------------------------------------
-    def request_grant(self, caller: Caller, request: GrantRequest) -> Issued:
+    def request_grant(
+        self, caller: Caller, request: GrantRequest, *, time_left: TimeLeft | None = None
+    ) -> Issued:
+        """``time_left``: how long the invocation may still run; AssumeRole's retries stop in
+        time to record the grant and answer (None: the configured budget alone)."""
         policy = self._admitted(caller)
         profile = policy.profiles.get(request.profile)
         if profile is None:
@@ -201,7 +214,7 @@ class Broker:
             raise
         grant = grant.model_copy(update={"role_arn": role.arn, "role_id": role.role_id})
         try:
-            credentials, session = self._assume(grant, profile, caller, now)
+            credentials, session = self._assume(grant, profile, caller, now, time_left)
         except BrokerError as exc:
             self._iam.delete_role(grant.role_name, tuple(profile.permissions.managed))
             self._fail(grant, exc)
@@ -219,7 +232,14 @@ class Broker:
         return Issued(grant, credentials)
 
     # --- a further session inside a grant ----------------------------------------------
-    def issue_session(self, caller: Caller, grant_id: str, request: SessionRequest) -> Issued:
+    def issue_session(
+        self,
+        caller: Caller,
+        grant_id: str,
+        request: SessionRequest,
+        *,
+        time_left: TimeLeft | None = None,
+    ) -> Issued:
         policy = self._admitted(caller)
         grant = self._visible_grant(policy, caller, grant_id)
         if grant.owner != caller.owner:
@@ -243,7 +263,7 @@ class Broker:
             now=now,
             rate_limit=policy.limits.requests_per_minute,
         )
-        credentials, session = self._assume(grant, profile, caller, now)
+        credentials, session = self._assume(grant, profile, caller, now, time_left)
         self._ledger.record_session(grant_id, session)
         return Issued(
             grant.model_copy(update={"sessions_issued": grant.sessions_issued + 1}), credentials
@@ -317,7 +337,12 @@ class Broker:
         )
 
     def _assume(
-        self, grant: Grant, profile: Profile, caller: Caller, now: int
+        self,
+        grant: Grant,
+        profile: Profile,
+        caller: Caller,
+        now: int,
+        time_left: TimeLeft | None = None,
     ) -> tuple[Credentials, IssuedSession]:
         """One session for ``caller`` (the caller of this request: its SourceIdentity and
         tags name them, never a value stored with the grant)."""
@@ -336,6 +361,7 @@ class Broker:
                 documents.TAG_PROFILE: grant.profile,
                 documents.TAG_REQUESTER: naming.tag_value(caller.arn),
             },
+            time_left=None if time_left is None else time_left() - ANSWER_RESERVE_SECONDS,
         )
         session = IssuedSession(
             grant_id=grant.grant_id,

@@ -17,7 +17,7 @@ class Sts:
         self,
         client: Any,
         *,
-        retry_budget_seconds: float = 8.0,
+        retry_budget_seconds: float = 18.0,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -34,10 +34,13 @@ class Sts:
         source_identity: str,
         duration_seconds: int,
         tags: dict[str, str],
+        time_left: float | None = None,
     ) -> Credentials:
         """AssumeRole; AccessDenied right after the role was made is retried with backoff
-        (0.25 s doubling, capped at 2 s) until the budget is spent."""
-        deadline = self._monotonic() + self._budget
+        (0.25 s doubling, capped at 2 s) until the budget is spent, or ``time_left`` (the
+        seconds the caller can still wait, when it is less) is: no retry starts past it."""
+        budget = self._budget if time_left is None else max(0.0, min(self._budget, time_left))
+        deadline = self._monotonic() + budget
         delay = 0.25
         while True:
             try:
