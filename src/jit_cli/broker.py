@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jit_cli.errors import CliError, ExitCode
-from jit_cli.progress import progress
+from jit_cli.progress import Wait, progress
 
 TIMEOUT_SECONDS = 30.0
 MAX_MESSAGE_CHARS = 500
@@ -203,9 +203,15 @@ class BrokerClient:
         self._timeout = timeout
 
     def call(
-        self, method: str, path: str, payload: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        wait: Wait | None = None,
     ) -> dict[str, Any]:
-        """Send ``payload`` (JSON) to ``path``; the decoded JSON object of a 2xx answer."""
+        """Send ``payload`` (JSON) to ``path``; the decoded JSON object of a 2xx answer.
+        ``wait``: what a terminal is told if the answer is slow (default: the route)."""
         url = self._api_url + path
         body = None if payload is None else json.dumps(payload, separators=(",", ":")).encode()
         headers = {"host": host_header(url)}
@@ -214,7 +220,8 @@ class BrokerClient:
         signed = self._signer(method, url, body, headers)
         signed["user-agent"] = self._user_agent
         started = time.monotonic()
-        with progress(f"waiting for the broker ({method} {path})"):
+        wait = wait or Wait(f"waiting for the broker ({method} {path})")
+        with progress(wait.message, delay=wait.delay):
             response = send(method, url, signed, body, self._timeout or TIMEOUT_SECONDS)
         log.debug(
             "%s %s -> %s in %.2fs (request id %s)",

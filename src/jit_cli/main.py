@@ -48,6 +48,7 @@ from jit_cli.formats import (
     parse_duration,
     sh_exports,
 )
+from jit_cli.progress import GRANT_WAIT
 from jit_cli.signing import (
     load_identity,
     region_from_url,
@@ -366,7 +367,7 @@ def cmd_request(client: BrokerClient, args: argparse.Namespace) -> str:
         body["duration"] = args.duration
     if args.ticket is not None:
         body["ticket"] = args.ticket
-    grant = grant_from(client.call("POST", "/v1/grants", body))
+    grant = grant_from(client.call("POST", "/v1/grants", body, wait=GRANT_WAIT))
     return _render(args, {field: grant.get(field) for field in _REQUEST_FIELDS})
 
 

@@ -25,6 +25,7 @@ from jit_cli import cache
 from jit_cli.broker import BrokerClient
 from jit_cli.errors import CliError, ExitCode
 from jit_cli.formats import credentials_from, grant_from
+from jit_cli.progress import GRANT_WAIT
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def _new_grant(client: BrokerClient, wanted: Wanted, at: float) -> dict[str, Any
         if getattr(wanted, name) is not None:
             body[name] = getattr(wanted, name)
     try:
-        return client.call("POST", "/v1/grants", body)
+        return client.call("POST", "/v1/grants", body, wait=GRANT_WAIT)
     except CliError as error:
         if error.exit_code != ExitCode.RATE_LIMITED:
             raise
