@@ -8,9 +8,14 @@
    received method, path, query, signed headers and body, with the secret of the access
    key named in the credential scope; any failure is a 403 with API Gateway's own message
    and ``x-amzn-ErrorType``, and the handler is not called;
-3. builds the REST proxy event (payload 1.0, the ``aws-proxy`` shape) whose identity comes
+3. with ``identity_policies`` (the local stack's: ``jit_local.execute_api``, the embedded
+   IAM), authorizes ``execute-api:Invoke`` on the method's ARN as API Gateway does: a caller
+   of the API's account needs its identity-based policies to allow it (there is no API
+   resource policy here, so callers of other accounts are refused); otherwise 403
+   ``AccessDeniedException`` with API Gateway's message, and the handler is not called;
+4. builds the REST proxy event (payload 1.0, the ``aws-proxy`` shape) whose identity comes
    only from the verified key and the socket peer (``build_proxy_event``);
-4. calls the broker's Lambda handler with a Lambda-like context and writes its proxy
+5. calls the broker's Lambda handler with a Lambda-like context and writes its proxy
    response back (502 ``Internal server error`` if it raises or answers something
    malformed, 504 ``Endpoint request timed out`` past ``timeout_seconds``). By default
    the handler runs in this process, one invocation at a time as in a single Lambda
@@ -54,6 +59,7 @@ from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
 
 from jit_local.credentials import CallerKey
+from jit_local.execute_api import IdentityPolicyCheck
 
 __all__ = [
     "GatewayError",
@@ -105,6 +111,8 @@ MSG_SIGNATURE_MISMATCH = (
 MSG_INTERNAL_ERROR = "Internal server error"
 MSG_TIMEOUT = "Endpoint request timed out"
 MSG_TOO_LARGE = "Request Too Long"
+ACCESS_DENIED = "AccessDeniedException"
+INVOKE = "execute-api:Invoke"
 
 
 class GatewayError(Exception):
@@ -450,6 +458,35 @@ class _MalformedResponse(Exception):
     """The handler's answer is not a valid proxy response."""
 
 
+# --------------------------------------------------------------------------- execute-api:Invoke
+
+
+def method_arn(
+    region: str, account_id: str, api_id: str, stage: str, method: str, path: str
+) -> str:
+    """The ARN execute-api:Invoke is judged on: ``.../API-ID/STAGE/METHOD/PATH`` (decoded path)."""
+    return f"arn:aws:execute-api:{region}:{account_id}:{api_id}/{stage}/{method}/{path.lstrip('/')}"
+
+
+def _masked(arn: str) -> str:
+    """The ARN as API Gateway quotes it in a denial: the account masked to its last 4 digits."""
+    parts = arn.split(":", 5)
+    parts[4] = "*" * 8 + parts[4][-4:]
+    return ":".join(parts)
+
+
+def _invoke_denied(caller: CallerKey, resource: str, explicit: bool) -> _Response:
+    """API Gateway's 403 for a caller not allowed execute-api:Invoke (its body says
+    ``Message``, capitalised, unlike its other errors)."""
+    message = (
+        f"User: {caller.user_arn} is not authorized to perform: {INVOKE} "
+        f"on resource: {_masked(resource)}" + (" with an explicit deny" if explicit else "")
+    )
+    headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", ACCESS_DENIED)]
+    body = json.dumps({"Message": message}, separators=(",", ":")).encode("utf-8")
+    return _Response(403, headers, body, str(uuid.uuid4()))
+
+
 class LocalGateway:
     """API Gateway's REST proxy with AWS_IAM auth, serving one handler on 127.0.0.1."""
 
@@ -466,9 +503,12 @@ class LocalGateway:
         clock: Callable[[], float] = time.time,
         timeout_seconds: float = 29.0,
         concurrent: bool = False,
+        identity_policies: IdentityPolicyCheck | None = None,
     ) -> None:
         """``concurrent``: the handler may be called for many requests at once (it keeps
-        each invocation apart itself); otherwise one invocation runs at a time."""
+        each invocation apart itself); otherwise one invocation runs at a time.
+        ``identity_policies``: the caller's identity-based policies' verdict on
+        execute-api:Invoke (the embedded IAM's); None: every verified caller may invoke."""
         address = ipaddress.ip_address(host)
         if address.version != 4 or not address.is_loopback:
             raise ValueError(f"the local gateway binds IPv4 loopback only, not {host!r}")
@@ -482,6 +522,7 @@ class LocalGateway:
         self._clock = clock
         self._timeout = timeout_seconds
         self._concurrent = concurrent
+        self._identity_policies = identity_policies
         self._lock = threading.Lock()
         self._invocation_lock = threading.Lock()
         self._server: _GatewayServer | None = None
@@ -545,6 +586,9 @@ class LocalGateway:
             )
         except GatewayError as err:
             return _error_response(err.status, err.error_type, err.message, str(uuid.uuid4()))
+        denied = self._refuse_invoke(caller, method, path, source_ip)
+        if denied is not None:
+            return denied
         event = build_proxy_event(
             method,
             path,
@@ -566,6 +610,26 @@ class LocalGateway:
             deadline=time.monotonic() + self._timeout,
         )
         return self._invoke(event, context, request_id)
+
+    def _refuse_invoke(
+        self, caller: CallerKey, method: str, path: str, source_ip: str
+    ) -> _Response | None:
+        """API Gateway's answer when the caller may not invoke this method, else None. A
+        caller of the API's own account needs an identity-based policy allowing it (no
+        resource policy here to allow it instead); one of another account would need the
+        resource policy too, so is refused."""
+        if self._identity_policies is None:
+            return None
+        request_path = unquote(path) if path.startswith("/") else "/" + unquote(path)
+        resource = method_arn(
+            self._region, self._api_account_id, LOCAL_API_ID, self._stage, method, request_path
+        )
+        request = {"aws:SourceIp": source_ip, "aws:SecureTransport": "false"}
+        verdict = self._identity_policies(caller, INVOKE, resource, request)
+        if verdict == "allow" and caller.account_id == self._api_account_id:
+            return None
+        logger.info("execute-api:Invoke denied (%s) on %s", verdict, resource)
+        return _invoke_denied(caller, resource, explicit=verdict == "deny")
 
     def _invoke(
         self, event: dict[str, Any], context: LocalLambdaContext, request_id: str

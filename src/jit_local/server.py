@@ -47,6 +47,24 @@ OBJECTS = {
 }
 USERS = ("JITUser", "OtherUser")
 ADMIN = "JITAdmin"
+INVOKE_POLICY_NAME = "invoke-jit-api"
+
+
+def invoke_policy(region: str) -> dict[str, Any]:
+    """What a caller of the local API needs beside the access policy's entitlement."""
+    from jit_local.gateway import LOCAL_API_ID
+
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "InvokeJitApi",
+                "Effect": "Allow",
+                "Action": "execute-api:Invoke",
+                "Resource": f"arn:aws:execute-api:{region}:{seed.ACCOUNT_ID}:{LOCAL_API_ID}/*",
+            }
+        ],
+    }
 
 
 @dataclass
@@ -175,6 +193,14 @@ class LocalStack:
             iam.create_user(UserName=name)
             key = iam.create_access_key(UserName=name)["AccessKey"]
             self.keys[name] = (key["AccessKeyId"], key["SecretAccessKey"])
+        # Callers need execute-api:Invoke on the API (API Gateway's IAM authorization, which
+        # the local gateway evaluates): exactly that, on this API only.
+        for name in (*USERS, *self.extra_users):
+            iam.put_user_policy(
+                UserName=name,
+                PolicyName=INVOKE_POLICY_NAME,
+                PolicyDocument=json.dumps(invoke_policy(self.region)),
+            )
         admin_policy = {
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
@@ -194,6 +220,7 @@ class LocalStack:
         from jit_broker.cleanup import AuditGate
         from jit_broker.settings import Settings
         from jit_local.credentials import moto_key_lookup
+        from jit_local.execute_api import moto_identity_policies
         from jit_local.gateway import LocalGateway
         from jit_local.workers import BrokerWiring, WorkerConfig, WorkerPool
 
@@ -268,6 +295,7 @@ class LocalStack:
             region=self.region,
             port=self.port,  # signatures are checked against real time: clients sign with it
             concurrent=self._pool is not None,
+            identity_policies=moto_identity_policies(),
         ).start()
         self.api_url = self._gateway.url
         if self.audit_interval > 0:
