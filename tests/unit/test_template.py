@@ -6,9 +6,7 @@ resources SAM generates, such as the Lambda permission, which the template does 
 """
 
 import json
-import os
 import re
-import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -16,13 +14,16 @@ from typing import Any
 import pytest
 import yaml
 
+from jit_local.template import translate
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
-SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
 
-# Only the broker's own role names (jit-g-<grant id>) under its path (threats 31, 32).
-JIT_ROLE_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/jit/jit-g-*"
-JIT_PATH_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/jit/*"
+# Only the broker's own role names (jit-g-<grant id>) under its stack's own path (threats 31,
+# 32; issue 8, defect 6: /jit/<stack>/, so two stacks in one account never share roles).
+JIT_ROLE_PATH = "/jit/${AWS::StackName}/"
+JIT_ROLE_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/jit/${AWS::StackName}/jit-g-*"
+JIT_PATH_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/jit/${AWS::StackName}/*"
 BOUNDARY_ARN = {
     "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${AWS::StackName}-jit-boundary"
 }
@@ -83,9 +84,46 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def broker_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
-    policies = resources["BrokerRole"]["Properties"]["Policies"]
-    return [stmt for policy in policies for stmt in policy["PolicyDocument"]["Statement"]]
+def when(statements: list[Any], conditions: dict[str, bool]) -> list[dict[str, Any]]:
+    """A statement list with its Fn::If elements decided by ``conditions`` (AWS::NoValue
+    dropped), as CloudFormation makes it for those condition values."""
+    out = []
+    for stmt in statements:
+        if "Fn::If" in stmt:
+            name, if_true, if_false = stmt["Fn::If"]
+            stmt = if_true if conditions[name] else if_false
+            if stmt == {"Ref": "AWS::NoValue"}:
+                continue
+        out.append(stmt)
+    return out
+
+
+# Conditions as the tests assume them unless they say otherwise: every optional part present.
+ALL_PRESENT = {"HasManagedPolicyAllowList": True, "HasAlarmTopic": True}
+
+
+def role_statements(
+    resources: dict[str, Any], role: str, conditions: dict[str, bool] = ALL_PRESENT
+) -> list[dict[str, Any]]:
+    policies = resources[role]["Properties"]["Policies"]
+    return [
+        stmt
+        for policy in policies
+        for stmt in when(policy["PolicyDocument"]["Statement"], conditions)
+    ]
+
+
+def broker_statements(
+    resources: dict[str, Any], conditions: dict[str, bool] = ALL_PRESENT
+) -> list[dict[str, Any]]:
+    return role_statements(resources, "BrokerRole", conditions)
+
+
+def boundary_statements(
+    resources: dict[str, Any], conditions: dict[str, bool] = ALL_PRESENT
+) -> list[dict[str, Any]]:
+    document = resources["JitRoleBoundary"]["Properties"]["PolicyDocument"]
+    return when(document["Statement"], conditions)
 
 
 def statements_with_action(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
@@ -230,8 +268,7 @@ def test_threat27_api_resource_policy_denies_jit_sessions_and_the_stacks_own_rol
 
 
 def test_threat27_boundary_denies_invoking_the_brokers_api(resources):
-    statements = resources["JitRoleBoundary"]["Properties"]["PolicyDocument"]["Statement"]
-    [deny] = [s for s in statements if s["Sid"] == "DenyBrokerApi"]
+    [deny] = [s for s in boundary_statements(resources) if s["Sid"] == "DenyBrokerApi"]
     assert deny["Effect"] == "Deny" and deny["Action"] == "execute-api:*"
     assert deny["Resource"] == {
         "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${JitApi}/*"
@@ -299,14 +336,59 @@ def test_threat32_tags_are_written_only_as_this_stacks_owner_and_never_removed(r
     assert "iam:UntagRole" not in allowed and "iam:UpdateAssumeRolePolicy" not in allowed
 
 
-@pytest.mark.parametrize("action", ["iam:PutRolePolicy", "iam:AttachRolePolicy"])
-def test_roles_are_given_policies_only_under_jit_with_the_boundary(resources, action):
-    statements = statements_with_action(broker_statements(resources), action)
-    assert statements, f"{action} is not granted"
-    for stmt in statements:
-        assert stmt["Effect"] == "Allow"
-        assert stmt["Resource"] == {"Fn::Sub": JIT_ROLE_ARN}
-        assert stmt["Condition"] == BOUNDARY_CONDITION
+def test_roles_are_given_inline_policies_only_under_jit_with_the_boundary(resources):
+    [stmt] = statements_with_action(broker_statements(resources), "iam:PutRolePolicy")
+    assert stmt["Effect"] == "Allow"
+    assert stmt["Resource"] == {"Fn::Sub": JIT_ROLE_ARN}
+    assert stmt["Condition"] == BOUNDARY_CONDITION
+
+
+def test_threat32_only_managed_policies_of_the_stacks_allow_list_are_ever_attached(template):
+    # Issue 8, defect 1: AttachRolePolicy was conditioned on the boundary only, so a
+    # compromised broker could attach AdministratorAccess (capped by the boundary, but still
+    # every service the boundary leaves). Now: only ARNs of ManagedPolicyAllowList, ...
+    resources = template["Resources"]
+    parameter = template["Parameters"]["ManagedPolicyAllowList"]
+    assert parameter["Type"] == "CommaDelimitedList" and parameter["Default"] == ""
+    [stmt] = statements_with_action(broker_statements(resources), "iam:AttachRolePolicy")
+    assert stmt == {
+        "Sid": "AttachAllowedManagedPolicies",
+        "Effect": "Allow",
+        "Action": "iam:AttachRolePolicy",
+        "Resource": {"Fn::Sub": JIT_ROLE_ARN},
+        "Condition": BOUNDARY_CONDITION
+        | {"ArnEquals": {"iam:PolicyARN": {"Ref": "ManagedPolicyAllowList"}}},
+    }
+    # ... and with the list empty (the default) no statement allows attaching anything.
+    assert template["Conditions"]["HasManagedPolicyAllowList"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "ManagedPolicyAllowList"}]}, ""]}]
+    }
+    without = broker_statements(resources, ALL_PRESENT | {"HasManagedPolicyAllowList": False})
+    assert statements_with_action(without, "iam:AttachRolePolicy") == []
+    assert not [s for s in without if "iam:*" in as_list(s["Action"])]
+
+
+def test_the_broker_is_told_the_stacks_managed_policy_allow_list(resources):
+    # The access policy's own allow list is checked at load against this one (a subset).
+    from jit_broker.settings import Settings
+
+    env = resources["BrokerFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["JIT_MANAGED_POLICY_ALLOW_LIST"] == {
+        "Fn::Join": [",", {"Ref": "ManagedPolicyAllowList"}]
+    }
+    arns = "arn:aws:iam::aws:policy/ReadOnlyAccess,arn:aws:iam::123456789012:policy/x"
+    base = {
+        "JIT_TABLE_NAME": "jit-grants",
+        "JIT_BOUNDARY_POLICY_ARN": "arn:aws:iam::123456789012:policy/b",
+        "JIT_BROKER_ROLE_ARN": "arn:aws:iam::123456789012:role/broker",
+        "JIT_OWNER_TAG": "stack",
+        "JIT_POLICY_PARAMETER": "/p",
+    }
+    settings = Settings.from_env(base | {"JIT_MANAGED_POLICY_ALLOW_LIST": arns})
+    assert settings.managed_policy_allow_list == tuple(arns.split(","))
+    # The empty list's join is "", read as none.
+    empty = Settings.from_env(base | {"JIT_MANAGED_POLICY_ALLOW_LIST": ""})
+    assert empty.managed_policy_allow_list == ()
 
 
 def test_every_iam_and_sts_allow_is_scoped_to_jit_roles(resources):
@@ -318,6 +400,7 @@ def test_every_iam_and_sts_allow_is_scoped_to_jit_roles(resources):
         "CreateJitRole",
         "TagJitRoleAsOwned",
         "ManageJitRolePolicies",
+        "AttachAllowedManagedPolicies",
         "ManageJitRole",
         "AssumeJitRole",
     }
@@ -392,8 +475,7 @@ def test_ledger_and_access_policy_rights_are_exact_and_scoped(resources):
 
 
 def boundary_denies(resources: dict[str, Any]) -> list[dict[str, Any]]:
-    statements = resources["JitRoleBoundary"]["Properties"]["PolicyDocument"]["Statement"]
-    return [s for s in statements if s["Effect"] == "Deny"]
+    return [s for s in boundary_statements(resources) if s["Effect"] == "Deny"]
 
 
 def test_boundary_denies_iam_organizations_account_and_role_chaining(resources):
@@ -415,10 +497,22 @@ def test_boundary_keeps_grants_off_the_ledger_the_broker_and_the_access_policy(r
     assert denies["DenyAccessPolicy"]["Action"] == "ssm:*"
 
 
-def test_broker_function_is_named_so_the_boundary_pattern_covers_it(resources):
-    # SAM names an unnamed function <stack>-BrokerFunction-<suffix>, which the boundary's
-    # function:${AWS::StackName}-* pattern matches; a FunctionName could escape it.
-    assert "FunctionName" not in resources["BrokerFunction"]["Properties"]
+def test_functions_and_layer_are_named_under_the_stack_so_the_boundary_covers_them(resources):
+    # A generated function name cuts a long stack name short (64 characters), which could
+    # escape the boundary's function:${AWS::StackName}-*; these names cannot.
+    names = {
+        name: resources[name]["Properties"][key]
+        for name, key in [
+            ("BrokerFunction", "FunctionName"),
+            ("CleanupFunction", "FunctionName"),
+            ("CommonLayer", "LayerName"),
+        ]
+    }
+    assert names == {
+        "BrokerFunction": {"Fn::Sub": "${AWS::StackName}-broker"},
+        "CleanupFunction": {"Fn::Sub": "${AWS::StackName}-auditor"},
+        "CommonLayer": {"Fn::Sub": "${AWS::StackName}-common"},
+    }
 
 
 # ---------------------------------------------------------------- function settings
@@ -447,7 +541,7 @@ def test_functions_run_python312_arm64_traced_within_the_api_timeout(template):
 def test_broker_environment_points_at_this_stacks_resources(resources):
     env = resources["BrokerFunction"]["Properties"]["Environment"]["Variables"]
     assert env["JIT_TABLE_NAME"] == {"Ref": "GrantTable"}
-    assert env["JIT_ROLE_PATH"] == "/jit/"
+    assert env["JIT_ROLE_PATH"] == {"Fn::Sub": JIT_ROLE_PATH}
     assert env["JIT_BOUNDARY_POLICY_ARN"] == BOUNDARY_ARN
     assert env["JIT_BROKER_ROLE_ARN"] == {"Fn::GetAtt": ["BrokerRole", "Arn"]}
     assert env["JIT_AUDITOR_ROLE_ARN"] == {"Fn::GetAtt": ["CleanupRole", "Arn"]}
@@ -457,12 +551,17 @@ def test_broker_environment_points_at_this_stacks_resources(resources):
     assert env["JIT_MAX_ROLES"] == {"Ref": "MaxJitRoles"}
 
 
-def test_broker_log_group_is_the_functions_own_with_retention(resources):
-    props = resources["BrokerLogGroup"]["Properties"]
-    assert props["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${BrokerFunction}"}
-    assert props["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    assert resources["ApiAccessLogGroup"]["Properties"]["RetentionInDays"] == {
-        "Ref": "LogRetentionDays"
+@pytest.mark.parametrize(
+    "function, group",
+    [("BrokerFunction", "BrokerLogGroup"), ("CleanupFunction", "CleanupLogGroup")],
+)
+def test_each_function_logs_to_its_own_kept_group_with_retention(resources, function, group):
+    assert resources[function]["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": group}}
+    assert resources[group]["DeletionPolicy"] == "Retain"
+    assert resources[group]["UpdateReplacePolicy"] == "Retain"
+    assert resources[group]["Properties"] == {"RetentionInDays": {"Ref": "LogRetentionDays"}}
+    assert resources["ApiAccessLogGroup"]["Properties"] == {
+        "RetentionInDays": {"Ref": "LogRetentionDays"}
     }
 
 
@@ -512,21 +611,37 @@ def test_grant_table_is_on_demand_with_ttl_both_indexes_pitr_sse_and_retained(re
     assert props["SSESpecification"] == {"SSEEnabled": True}
 
 
-def test_outputs_give_the_api_url_table_boundary_and_broker_role(template):
+def test_outputs_give_what_the_cli_admins_and_e2e_tests_need(template):
+    # Issue 8, defect 8: jit configure (API URL, region), execute-api policies for callers
+    # (API id), the e2e tests and admins (table, boundary, roles, path, bus, auditor, topic).
     outputs = {k: v["Value"] for k, v in template["Outputs"].items()}
     assert outputs == {
         "ApiUrl": {
             "Fn::Sub": "https://${JitApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}"
         },
+        "ApiId": {"Ref": "JitApi"},
+        "ApiStage": {"Ref": "Stage"},
+        "Region": {"Ref": "AWS::Region"},
         "GrantTableName": {"Ref": "GrantTable"},
+        "AccessPolicyParameterName": {"Ref": "AccessPolicyParameterName"},
         "BoundaryPolicyArn": {"Ref": "JitRoleBoundary"},
         "BrokerRoleArn": {"Fn::GetAtt": ["BrokerRole", "Arn"]},
+        "AuditorRoleArn": {"Fn::GetAtt": ["CleanupRole", "Arn"]},
+        "AuditorFunctionName": {"Ref": "CleanupFunction"},
+        "RolePath": {"Fn::Sub": JIT_ROLE_PATH},
+        "AuditEventBusName": {"Ref": "AuditEventBus"},
+        "AlarmTopicArn": {"Ref": "AlarmTopicArn"},
     }
+    # An output's value may not be empty: the topic's exists only when one is given.
+    assert template["Outputs"]["AlarmTopicArn"]["Condition"] == "HasAlarmTopic"
+    assert [k for k, v in template["Outputs"].items() if "Condition" in v] == ["AlarmTopicArn"]
 
 
 # ---------------------------------------------------------------- the auditor (issue 3)
 
-JIT_INSTANCE_PROFILE_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/jit/*"
+JIT_INSTANCE_PROFILE_ARN = (
+    "arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/jit/${AWS::StackName}/*"
+)
 GRANT_TABLE_AND_INDEXES = [
     {"Fn::GetAtt": ["GrantTable", "Arn"]},
     {"Fn::Sub": "${GrantTable.Arn}/index/*"},
@@ -535,8 +650,7 @@ IAM_READ_PREFIXES = ("iam:Get", "iam:List")
 
 
 def cleanup_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
-    policies = resources["CleanupRole"]["Properties"]["Policies"]
-    return [stmt for policy in policies for stmt in policy["PolicyDocument"]["Statement"]]
+    return role_statements(resources, "CleanupRole")
 
 
 def cleanup_allows(resources: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
@@ -654,15 +768,6 @@ def test_failed_auditor_runs_go_to_a_dead_letter_queue_it_may_write(resources):
     assert resources["AuditorDeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
     sends = [(a, r) for a, r, _ in cleanup_allows(resources) if a.startswith("sqs:")]
     assert sends == [("sqs:SendMessage", {"Fn::GetAtt": ["AuditorDeadLetterQueue", "Arn"]})]
-
-
-def test_auditor_log_group_is_the_functions_own_with_retention(resources):
-    group = resources["CleanupLogGroup"]
-    assert group["DeletionPolicy"] == "Retain"
-    assert group["Properties"] == {
-        "LogGroupName": {"Fn::Sub": "/aws/lambda/${CleanupFunction}"},
-        "RetentionInDays": {"Ref": "LogRetentionDays"},
-    }
 
 
 def test_broker_may_invoke_only_the_auditor_function(resources):
@@ -804,48 +909,12 @@ def test_layer_requirements_leave_out_what_the_runtime_ships_and_test_tools():
 
 # ---------------------------------------------------------------- what SAM generates
 
-TRANSLATE = """
-import json, sys
-from samcli.yamlhelper import yaml_parse
-from samtranslator.translator.transform import transform
-
-class NoManagedPolicies:
-    def load(self):
-        return {}
-
-template = yaml_parse(open(sys.argv[1]).read())
-for resource in template["Resources"].values():
-    props = resource.get("Properties", {})
-    for key in ("CodeUri", "ContentUri"):
-        if isinstance(props.get(key), str):
-            props[key] = "s3://bucket/" + props[key]
-print(json.dumps(transform(template, {}, NoManagedPolicies())))
-"""
-
 
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
-    if not SAM_PYTHON.exists():
-        pytest.skip("the SAM tool venv is missing: run `make validate` (make test does)")
-    closed_port = "http://127.0.0.1:9"  # no network: the translator needs none
-    env = {
-        **os.environ,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "HTTP_PROXY": closed_port,
-        "HTTPS_PROXY": closed_port,
-        "NO_PROXY": "",
-    }
-    result = subprocess.run(
-        [str(SAM_PYTHON), "-c", TRANSLATE, str(TEMPLATE_PATH)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    # As CloudFormation will see it: aws-sam-translator in the SAM tool venv (`make validate`
+    # makes it), code locations as S3 objects as `sam package` makes them, no network.
+    return translate(TEMPLATE_PATH)
 
 
 def test_generated_lambda_permission_is_pinned_to_the_jit_api_by_source_arn(translated):
@@ -890,12 +959,25 @@ def test_generated_auditor_permission_admits_only_its_schedule_rule(translated):
         if r["Type"] == "AWS::Lambda::Permission"
         and r["Properties"]["FunctionName"] == {"Ref": "CleanupFunction"}
     ]
-    rules = {k: r for k, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
+    rules = {
+        k: r
+        for k, r in resources.items()
+        if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r["Properties"]
+    }
     assert len(permissions) == 1 and len(rules) == 1
     [(rule_name, rule)] = rules.items()
     assert permissions[0]["Principal"] == "events.amazonaws.com"
     assert permissions[0]["SourceArn"] == {"Fn::GetAtt": [rule_name, "Arn"]}
     assert rule["Properties"]["ScheduleExpression"] == {"Ref": "AuditSchedule"}
+    # Named <stack>-auditor: the boundary's rule/<stack>-* keeps grants off it.
+    assert rule["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-auditor"}
+    # The only other rule is the example on the audit bus, which invokes nothing of ours.
+    others = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" not in r["Properties"]
+    ]
+    assert [o["EventBusName"] for o in others] == [{"Ref": "AuditEventBus"}]
 
 
 def translated_of_type(translated: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -937,3 +1019,561 @@ def test_first_deploy_sets_the_accounts_api_gateway_logging_role_and_keeps_it(te
     assert resources["ApiGatewayAccountReady"]["Metadata"]["ApiGatewayAccount"] == {
         "Fn::If": ["CreateApiGatewayAccountLogging", {"Ref": "ApiGatewayAccount"}, "none"]
     }
+
+
+# ---------------------------------------------------------------- issue 8: deploying for real
+#
+# A small resolver for the static checks below: a template value as one stack of it holds it
+# (Fn::Sub, Ref and Fn::GetAtt of what these checks need), and IAM's wildcard matching.
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+API_ID = "a1b2c3d4e5"
+GRANT_ROLE_NAME = "jit-g-0123456789abcdef01234567"
+
+
+def stack_values(stack: str, region: str = REGION) -> dict[str, str]:
+    return {
+        "AWS::Partition": "aws",
+        "AWS::Region": region,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::StackName": stack,
+        "AWS::URLSuffix": "amazonaws.com",
+        "JitApi": API_ID,
+        "AccessPolicyParameterName": "/jit-broker/access-policy",
+        "GrantTable.Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{stack}-GrantTable-1ABCDEF",
+        "AuditorDeadLetterQueue.Arn": f"arn:aws:sqs:{region}:{ACCOUNT}:{stack}-DLQ-1ABCDEF",
+        "AuditEventBus.Arn": f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{stack}-audit",
+        "AlarmTopicArn": f"arn:aws:sns:{region}:{ACCOUNT}:ops-alarms",
+        "ManagedPolicyAllowList": "arn:aws:iam::aws:policy/ReadOnlyAccess",
+    }
+
+
+def resolved(value: Any, values: dict[str, str]) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        ((tag, argument),) = value.items()
+        if tag == "Fn::Sub":
+            return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], argument)
+        if tag == "Ref":
+            return values[argument]
+        if tag == "Fn::GetAtt":
+            return values[".".join(argument)]
+    if isinstance(value, dict):
+        return {k: resolved(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolved(v, values) for v in value]
+    return value
+
+
+def iam_match(pattern: str, value: str, *, case_sensitive: bool = True) -> bool:
+    """IAM's wildcards: * any run of characters (/ and : included), ? one character."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    flags = 0 if case_sensitive else re.IGNORECASE
+    return re.fullmatch(regex, value, flags | re.DOTALL) is not None
+
+
+def denied(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    """Whether an unconditional Deny of ``statements`` (resolved) covers action on resource."""
+    return any(
+        s["Effect"] == "Deny"
+        and "Condition" not in s
+        and any(iam_match(a, action, case_sensitive=False) for a in as_list(s["Action"]))
+        and any(iam_match(r, resource) for r in as_list(s["Resource"]))
+        for s in statements
+    )
+
+
+def resolved_boundary(resources: dict[str, Any], stack: str = "jit-broker") -> list[dict[str, Any]]:
+    return resolved(boundary_statements(resources), stack_values(stack))
+
+
+# ------------------------------------------------ defect 1: the boundary (threat 32)
+
+# A way out of the boundary, whatever resource it names: IAM and identity administration,
+# the organization and the account, the audit trail, and code or commands run as another role.
+WAYS_OUT = [
+    "iam:CreateUser",
+    "iam:CreateAccessKey",
+    "iam:PassRole",
+    "iam:AttachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:UpdateAssumeRolePolicy",
+    "sso:CreateAccountAssignment",
+    "sso:AttachManagedPolicyToPermissionSet",
+    "sso-directory:CreateUser",
+    "identitystore:CreateGroupMembership",
+    "organizations:LeaveOrganization",
+    "organizations:DetachPolicy",
+    "ram:CreateResourceShare",
+    "account:CloseAccount",
+    "sts:AssumeRole",
+    "cloudtrail:StopLogging",
+    "cloudtrail:DeleteTrail",
+    "cloudtrail:UpdateTrail",
+    "cloudtrail:PutEventSelectors",
+    "config:StopConfigurationRecorder",
+    "config:DeleteConfigurationRecorder",
+    "config:DeleteDeliveryChannel",
+    "guardduty:DeleteDetector",
+    "guardduty:CreateIPSet",
+    "securityhub:DisableSecurityHub",
+    "lambda:CreateFunction",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PublishLayerVersion",
+    "lambda:AddPermission",
+    "lambda:CreateFunctionUrlConfig",
+    "ssm:SendCommand",
+    "ssm:StartSession",
+    "ssm:StartAutomationExecution",
+    "ssm:CreateAssociation",
+    "ec2-instance-connect:SendSSHPublicKey",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:CreateLaunchTemplateVersion",
+    "ecs:RunTask",
+    "ecs:ExecuteCommand",
+    "ecs:RegisterTaskDefinition",
+    "glue:UpdateDevEndpoint",
+    "glue:UpdateJob",
+    "codebuild:StartBuild",
+    "codebuild:UpdateProject",
+    "sagemaker:CreatePresignedNotebookInstanceUrl",
+    "states:UpdateStateMachine",
+    "cloudformation:CreateStack",
+    "cloudformation:UpdateStack",
+    "cloudformation:DeleteStack",
+]
+
+
+@pytest.mark.parametrize("action", WAYS_OUT)
+def test_threat32_boundary_denies_every_way_out_on_every_resource(resources, action):
+    statements = resolved_boundary(resources)
+    for resource in ("*", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:someone-elses"):
+        assert denied(statements, action, resource), (action, resource)
+
+
+# What the profiles are for: the boundary must leave it alone (it caps, the profile grants).
+ORDINARY_WORK = [
+    ("s3:GetObject", "arn:aws:s3:::reports/q3.csv"),
+    ("s3:PutObject", "arn:aws:s3:::reports/q3.csv"),
+    ("ec2:DescribeInstances", "*"),
+    ("ec2:StopInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0123456789abcdef0"),
+    ("ecs:UpdateService", f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/web"),
+    ("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-api"),
+    ("lambda:GetFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-api"),
+    ("dynamodb:Query", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders"),
+    ("logs:FilterLogEvents", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/orders-api"),
+    ("ssm:GetParameter", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/orders/db-host"),
+    ("states:StartExecution", f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:orders"),
+    ("cloudtrail:LookupEvents", "*"),
+    ("config:DescribeConfigRules", "*"),
+    ("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"),
+    ("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders"),
+    ("cloudwatch:GetMetricData", "*"),
+]
+
+
+@pytest.mark.parametrize("action, resource", ORDINARY_WORK)
+def test_boundary_leaves_ordinary_work_to_the_profiles(resources, action, resource):
+    statements = resolved_boundary(resources)
+    assert not denied(statements, action, resource)
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    assert allows == [
+        {"Sid": "AllowWhatTheGrantAllows", "Effect": "Allow", "Action": "*", "Resource": "*"}
+    ]
+
+
+def stack_resource_arns(stack: str) -> dict[str, tuple[str, str]]:
+    """One request a grant must never make on each of the stack's own resources, with the
+    names the template gives them (or CloudFormation's <stack>-<logical id>-<suffix>)."""
+    arn = f"{REGION}:{ACCOUNT}"
+    return {
+        "broker function": (
+            "lambda:InvokeFunction",
+            f"arn:aws:lambda:{arn}:function:{stack}-broker",
+        ),
+        "auditor function": (
+            "lambda:InvokeFunction",
+            f"arn:aws:lambda:{arn}:function:{stack}-auditor",
+        ),
+        "layer": ("lambda:GetLayerVersion", f"arn:aws:lambda:{arn}:layer:{stack}-common:7"),
+        "ledger": ("dynamodb:PutItem", stack_values(stack)["GrantTable.Arn"]),
+        "ledger index": (
+            "dynamodb:Query",
+            stack_values(stack)["GrantTable.Arn"] + "/index/by_expiry",
+        ),
+        "an earlier, kept ledger": (
+            "dynamodb:DeleteTable",
+            f"arn:aws:dynamodb:{arn}:table/{stack}-GrantTable-0OLD",
+        ),
+        "access policy": (
+            "ssm:PutParameter",
+            f"arn:aws:ssm:{arn}:parameter/jit-broker/access-policy",
+        ),
+        "audit bus": ("events:PutEvents", f"arn:aws:events:{arn}:event-bus/{stack}-audit"),
+        "schedule": ("events:DisableRule", f"arn:aws:events:{arn}:rule/{stack}-auditor"),
+        "rule on the audit bus": (
+            "events:PutTargets",
+            f"arn:aws:events:{arn}:rule/{stack}-audit/{stack}-AuditFindingsRule-1ABC",
+        ),
+        "broker logs": (
+            "logs:DeleteLogGroup",
+            f"arn:aws:logs:{arn}:log-group:{stack}-BrokerLogGroup-1ABC",
+        ),
+        "auditor log stream": (
+            "logs:PutLogEvents",
+            f"arn:aws:logs:{arn}:log-group:{stack}-CleanupLogGroup-1ABC:log-stream:x",
+        ),
+        "access log": (
+            "logs:DeleteLogGroup",
+            f"arn:aws:logs:{arn}:log-group:{stack}-ApiAccessLogGroup-1ABC",
+        ),
+        "dead letters": ("sqs:PurgeQueue", stack_values(stack)["AuditorDeadLetterQueue.Arn"]),
+        "alarm": (
+            "cloudwatch:DisableAlarmActions",
+            f"arn:aws:cloudwatch:{arn}:alarm:{stack}-audit-drift",
+        ),
+        "alarm topic": ("sns:Unsubscribe", stack_values(stack)["AlarmTopicArn"]),
+        "API": ("execute-api:Invoke", f"arn:aws:execute-api:{arn}:{API_ID}/dev/POST/v1/grants"),
+        "API policy": ("apigateway:PATCH", f"arn:aws:apigateway:{REGION}::/restapis/{API_ID}"),
+        "API stage": (
+            "apigateway:DELETE",
+            f"arn:aws:apigateway:{REGION}::/restapis/{API_ID}/stages/dev",
+        ),
+        "logging role setting": ("apigateway:PATCH", f"arn:aws:apigateway:{REGION}::/account"),
+        "stack": ("cloudformation:UpdateStack", f"arn:aws:cloudformation:{arn}:stack/{stack}/0a1b"),
+    }
+
+
+@pytest.mark.parametrize("what", sorted(stack_resource_arns("s")))
+def test_threat32_boundary_keeps_grants_off_every_resource_of_the_broker(resources, what):
+    for stack in ("jit-broker", "a-much-longer-stack-name-for-the-broker-in-prod"):
+        action, arn = stack_resource_arns(stack)[what]
+        assert denied(resolved_boundary(resources, stack), action, arn), (stack, action, arn)
+
+
+def test_whatever_a_grant_must_not_touch_is_named_under_the_stack(template):
+    # The boundary names the stack's resources by <stack>-*: every name the template gives is
+    # so, and every resource it leaves unnamed gets <stack>-<logical id>-<suffix> from
+    # CloudFormation. A name outside the pattern would escape the boundary.
+    name_keys = ("FunctionName", "LayerName", "Name", "AlarmName", "ManagedPolicyName")
+    names = {
+        logical: resource["Properties"][key]
+        for logical, resource in template["Resources"].items()
+        for key in name_keys
+        if key in resource.get("Properties", {})
+    }
+    names |= {
+        f"{fn}.{event}": e["Properties"]["Name"]
+        for fn, f in functions(template["Resources"]).items()
+        for event, e in f["Properties"].get("Events", {}).items()
+        if "Name" in e["Properties"]
+    }
+    assert {"BrokerFunction", "CleanupFunction", "CommonLayer", "AuditEventBus"} <= set(names)
+    assert "CleanupFunction.Schedule" in names
+    for logical, name in names.items():
+        assert isinstance(name, dict) and name["Fn::Sub"].startswith("${AWS::StackName}-"), (
+            logical,
+            name,
+        )
+
+
+def test_boundary_fits_iams_managed_policy_size_for_the_longest_stack_name(resources):
+    # IAM: 6144 characters, whitespace not counted. Stack names here are at most 56
+    # characters (the auditor is <stack>-auditor, a function name of at most 64).
+    longest = "s" * 56
+    document = {
+        "Version": "2012-10-17",
+        "Statement": resolved(
+            boundary_statements(resources), stack_values(longest, "ap-southeast-2")
+        ),
+    }
+    assert len(json.dumps(document, separators=(",", ":"))) <= 6144
+
+
+# ------------------------------------------------ defect 4: redeploying under the same name
+
+
+def test_nothing_kept_after_a_delete_has_a_name_that_blocks_the_next_stack(resources):
+    # A resource kept when its stack goes (DeletionPolicy Retain) with a fixed name makes
+    # the next create of a stack of that name fail ("already exists"): after a delete, and
+    # after a failed first create (a rollback keeps it too). Kept resources get the names
+    # CloudFormation generates (a random suffix each time).
+    name_keys = {
+        "LogGroupName",
+        "TableName",
+        "RoleName",
+        "QueueName",
+        "TopicName",
+        "BucketName",
+        "FunctionName",
+        "Name",
+        "ManagedPolicyName",
+    }
+    kept = {k: r for k, r in resources.items() if r.get("DeletionPolicy") == "Retain"}
+    assert {"GrantTable", "BrokerLogGroup", "CleanupLogGroup", "ApiAccessLogGroup"} <= set(kept)
+    for name, resource in kept.items():
+        assert not name_keys & set(resource.get("Properties", {})), name
+
+
+def test_functions_log_only_to_their_kept_groups_never_one_named_after_them(translated):
+    # A function without LoggingConfig logs to /aws/lambda/<function name>, which Lambda
+    # creates on first run: with a fixed function name, the very name that blocked redeploys.
+    resources = translated["Resources"]
+    lambdas = translated_of_type(translated, "AWS::Lambda::Function")
+    assert set(lambdas) == {"BrokerFunction", "CleanupFunction"}
+    groups = {}
+    for name, function in lambdas.items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert resources[group]["Type"] == "AWS::Logs::LogGroup"
+        assert "LogGroupName" not in resources[group]["Properties"]
+        groups[name] = group
+    assert groups == {"BrokerFunction": "BrokerLogGroup", "CleanupFunction": "CleanupLogGroup"}
+
+
+# ------------------------------------------------ defect 5: IAM propagation
+
+
+def test_assume_retry_budget_is_a_parameter_that_fits_the_lambda_and_api_timeouts(template):
+    from jit_broker.grants import ANSWER_RESERVE_SECONDS
+    from jit_broker.settings import Settings
+
+    parameter = template["Parameters"]["AssumeRetryBudgetSeconds"]
+    assert parameter["Type"] == "Number"
+    assert (parameter["Default"], parameter["MinValue"], parameter["MaxValue"]) == (18, 0, 20)
+    env = template["Resources"]["BrokerFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["JIT_ASSUME_RETRY_BUDGET_SECONDS"] == {"Ref": "AssumeRetryBudgetSeconds"}
+    # The settings take exactly the parameter's range and default.
+    field = Settings.model_fields["assume_retry_budget_seconds"]
+    bounds = {type(m).__name__: m for m in field.metadata}
+    assert (bounds["Ge"].ge, bounds["Le"].le) == (parameter["MinValue"], parameter["MaxValue"])
+    assert field.default == parameter["Default"]
+    # The longest budget and the broker's reserve for answering fit the function's timeout,
+    # which is under API Gateway's 29 s: the caller always gets the broker's own answer.
+    timeout = template["Globals"]["Function"]["Timeout"]
+    assert "Timeout" not in template["Resources"]["BrokerFunction"]["Properties"]
+    assert parameter["MaxValue"] + ANSWER_RESERVE_SECONDS <= timeout < 29
+
+
+# ------------------------------------------------ defect 6: one path per stack
+
+
+def test_the_role_path_is_the_stacks_own_in_both_functions_and_the_settings_take_it(template):
+    from jit_broker.settings import AuditSettings, Settings
+
+    for function in ("BrokerFunction", "CleanupFunction"):
+        env = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert env["JIT_ROLE_PATH"] == {"Fn::Sub": JIT_ROLE_PATH}, function
+    path = resolved({"Fn::Sub": JIT_ROLE_PATH}, stack_values("jit-broker-prod"))
+    base = {
+        "JIT_TABLE_NAME": "jit-grants",
+        "JIT_BOUNDARY_POLICY_ARN": "arn:aws:iam::123456789012:policy/b",
+        "JIT_BROKER_ROLE_ARN": "arn:aws:iam::123456789012:role/broker",
+        "JIT_OWNER_TAG": "jit-broker-prod",
+        "JIT_ROLE_PATH": path,
+    }
+    assert Settings.from_env(base | {"JIT_POLICY_PARAMETER": "/p"}).role_path == path
+    assert AuditSettings.from_env(base).role_path == "/jit/jit-broker-prod/"
+    outputs = template["Outputs"]
+    assert outputs["RolePath"]["Value"] == {"Fn::Sub": JIT_ROLE_PATH}
+
+
+def iam_allows(resources: dict[str, Any], stack: str) -> list[tuple[str, str, str]]:
+    """(role, action, resource) of every IAM/STS Allow of the broker's and auditor's roles."""
+    return [
+        (role, action, resource)
+        for role in ("BrokerRole", "CleanupRole")
+        for stmt in resolved(role_statements(resources, role), stack_values(stack))
+        if stmt["Effect"] == "Allow"
+        for action in as_list(stmt["Action"])
+        if action.split(":")[0] in {"iam", "sts"}
+        for resource in as_list(stmt["Resource"])
+    ]
+
+
+# dev and prod side by side, one name the other's prefix (a pattern jit/jit-broker* would
+# cover both).
+@pytest.mark.parametrize(
+    "stack, other", [("jit-broker", "jit-broker-prod"), ("jit-broker-prod", "jit-broker")]
+)
+def test_two_stacks_in_one_account_cannot_touch_each_others_roles(resources, stack, other):
+    others = [
+        f"arn:aws:iam::{ACCOUNT}:role/jit/{other}/{GRANT_ROLE_NAME}",
+        f"arn:aws:iam::{ACCOUNT}:instance-profile/jit/{other}/{GRANT_ROLE_NAME}",
+    ]
+    allows = iam_allows(resources, stack)
+    # ListRoles has no resource: it lists (reads) every path; the auditor acts on its own only.
+    assert {a for _, a, r in allows if r == "*"} == {"iam:ListRoles"}
+    for role, action, resource in allows:
+        if action == "iam:ListRoles":
+            continue
+        for arn in others:
+            assert not iam_match(resource, arn), (stack, role, action, resource, arn)
+    # ... while each reaches its own: the broker creates and assumes, the auditor removes.
+    own = f"arn:aws:iam::{ACCOUNT}:role/jit/{stack}/{GRANT_ROLE_NAME}"
+    reach = {(role, action) for role, action, resource in allows if iam_match(resource, own)}
+    assert {
+        ("BrokerRole", "iam:CreateRole"),
+        ("BrokerRole", "sts:AssumeRole"),
+        ("CleanupRole", "iam:DeleteRole"),
+    } <= reach
+
+
+# ------------------------------------------------ defect 7: a policy over 4 KB
+
+
+def test_access_policy_parameter_tells_how_to_hold_a_policy_over_4_kb(template):
+    description = " ".join(
+        template["Parameters"]["AccessPolicyParameterName"]["Description"].split()
+    )
+    assert "--tier Advanced" in description and "4 KB" in description
+
+
+# ------------------------------------------------ defect 8: operations
+
+# (alarm, namespace, metric, dimensions): broker failures, auditor failures and dead letters,
+# drift, roles the broker did not make, and ledger writes that failed.
+ALARMS = [
+    (
+        "BrokerApi5xxAlarm",
+        "AWS/ApiGateway",
+        "5XXError",
+        {"ApiName": {"Ref": "AWS::StackName"}, "Stage": {"Ref": "Stage"}},
+    ),
+    ("BrokerErrorsAlarm", "AWS/Lambda", "Errors", {"FunctionName": {"Ref": "BrokerFunction"}}),
+    ("AuditorErrorsAlarm", "AWS/Lambda", "Errors", {"FunctionName": {"Ref": "CleanupFunction"}}),
+    (
+        "AuditorDeadLetterAlarm",
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        {"QueueName": {"Fn::GetAtt": ["AuditorDeadLetterQueue", "QueueName"]}},
+    ),
+    ("AuditDriftAlarm", "JitBroker", "AuditDrift", {"service": "jit-broker"}),
+    ("AuditUnexpectedRolesAlarm", "JitBroker", "AuditUnexpectedRoles", {"service": "jit-broker"}),
+    (
+        "LedgerUnavailableAlarm",
+        "JitBroker",
+        "Refused_ledger_unavailable",
+        {"service": "jit-broker"},
+    ),
+]
+TOPIC_IF_GIVEN = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+
+@pytest.mark.parametrize("alarm, namespace, metric, dimensions", ALARMS)
+def test_alarm_fires_on_one_occurrence_to_the_topic_when_given(
+    resources, alarm, namespace, metric, dimensions
+):
+    props = resources[alarm]["Properties"]
+    assert resources[alarm]["Type"] == "AWS::CloudWatch::Alarm"
+    assert (props["Namespace"], props["MetricName"]) == (namespace, metric)
+    assert {d["Name"]: d["Value"] for d in props["Dimensions"]} == dimensions
+    assert props["Threshold"] == 1
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["TreatMissingData"] == "notBreaching"
+    assert props["AlarmActions"] == TOPIC_IF_GIVEN
+    assert props["OKActions"] == TOPIC_IF_GIVEN
+    assert props["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-")
+
+
+def test_every_alarm_is_one_of_the_listed(resources):
+    alarms = {k for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert alarms == {a[0] for a in ALARMS}
+
+
+def test_alarmed_metrics_are_the_ones_the_functions_publish(translated):
+    # The namespace and service dimension of the code's Metrics, and the metric names the
+    # auditor and the broker's refusal handler write: an alarm on a name nobody writes
+    # would never fire.
+    import inspect
+
+    from jit_broker.cleanup import Auditor
+    from jit_broker.errors import LedgerUnavailable
+    from jit_broker.observability import metrics
+
+    assert (metrics.namespace, metrics.service) == ("JitBroker", "jit-broker")
+    emitted = inspect.getsource(Auditor._emit)
+    assert '"AuditDrift"' in emitted and '"AuditUnexpectedRoles"' in emitted
+    assert LedgerUnavailable.code == "ledger_unavailable"
+    broker_app = (ROOT / "functions" / "broker" / "app.py").read_text()
+    assert 'name=f"Refused_{exc.code}"' in broker_app
+    # SAM names the REST API after the stack (the 5XX alarm's ApiName).
+    body = translated["Resources"]["JitApi"]["Properties"]["Body"]
+    assert body["info"]["title"] == {"Ref": "AWS::StackName"}
+    assert "Name" not in translated["Resources"]["JitApi"]["Properties"]
+
+
+def test_alarm_topic_is_an_optional_parameter(template):
+    parameter = template["Parameters"]["AlarmTopicArn"]
+    assert parameter["Type"] == "String" and parameter["Default"] == ""
+    assert template["Conditions"]["HasAlarmTopic"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]
+    }
+
+
+def test_example_rule_on_the_audit_bus_sends_findings_to_the_topic_or_stays_disabled(resources):
+    from jit_broker.adapters.events import SOURCE
+
+    rule = resources["AuditFindingsRule"]
+    assert rule["Type"] == "AWS::Events::Rule"
+    props = rule["Properties"]
+    assert props["EventBusName"] == {"Ref": "AuditEventBus"}
+    assert props["EventPattern"] == {"source": [SOURCE], "detail-type": ["JIT audit finding"]}
+    assert props["State"] == {"Fn::If": ["HasAlarmTopic", "ENABLED", "DISABLED"]}
+    assert props["Targets"] == {
+        "Fn::If": [
+            "HasAlarmTopic",
+            [{"Id": "alarm-topic", "Arn": {"Ref": "AlarmTopicArn"}}],
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+
+
+def test_auditor_runs_one_at_a_time(resources):
+    # Overlapping sweeps would race on the same roles and on the resume cursor.
+    assert resources["CleanupFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+
+
+def test_ledger_cannot_be_deleted_by_accident(resources):
+    assert resources["GrantTable"]["Properties"]["DeletionProtectionEnabled"] is True
+
+
+def test_every_parameter_is_constrained_and_its_default_passes(template):
+    # CloudFormation matches AllowedPattern against the whole value, and against each element
+    # of a CommaDelimitedList (so an empty default list must match as "").
+    for name, parameter in template["Parameters"].items():
+        kind = parameter["Type"]
+        default = str(parameter.get("Default", ""))
+        if "AllowedValues" in parameter:
+            assert default in [str(v) for v in parameter["AllowedValues"]], name
+        elif kind in ("String", "CommaDelimitedList"):
+            pattern = parameter["AllowedPattern"]
+            values = default.split(",") if kind == "CommaDelimitedList" else [default]
+            for value in values:
+                assert re.fullmatch(pattern, value), (name, value)
+        else:
+            assert kind == "Number", name
+            assert parameter["MinValue"] <= float(default) <= parameter["MaxValue"], name
+        assert parameter.get("Description"), name
+
+
+@pytest.mark.parametrize(
+    "name, good, bad",
+    [
+        ("AllowedAccountIds", "123456789012", "12345678901"),
+        ("ManagedPolicyAllowList", "arn:aws:iam::aws:policy/ReadOnlyAccess", "ReadOnlyAccess"),
+        (
+            "ManagedPolicyAllowList",
+            "arn:aws:iam::123456789012:policy/team/x",
+            "arn:aws:iam::*:policy/x",
+        ),
+        (
+            "AlarmTopicArn",
+            "arn:aws:sns:us-east-1:123456789012:ops",
+            "arn:aws:sqs:us-east-1:123456789012:ops",
+        ),
+    ],
+)
+def test_list_and_arn_parameters_take_only_well_formed_values(template, name, good, bad):
+    pattern = template["Parameters"][name]["AllowedPattern"]
+    assert re.fullmatch(pattern, good) and not re.fullmatch(pattern, bad)

@@ -37,7 +37,9 @@ class _StackSettings(BaseModel):
         str | None, Field(pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+")
     ] = None
     owner_tag: Annotated[str, Field(min_length=1, max_length=128)]
-    role_path: Annotated[str, Field(pattern=r"^/[\w+=,.@-]+/$")] = "/jit/"
+    # The stack's own path (template.yaml: /jit/<stack name>/), so stacks sharing an account
+    # never touch each other's roles: one or more IAM path segments.
+    role_path: Annotated[str, Field(pattern=r"^(/[\w+=,.@-]+)+/$", max_length=512)] = "/jit/"
     policy_parameter: str | None = None
     policy_file: str | None = None
     # Only the local stack sets this: an audit may then evaluate "as of" another time.
