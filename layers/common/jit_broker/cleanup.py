@@ -217,12 +217,13 @@ class Auditor:
             return
         run.report.roles_checked += 1
         grant = grants.get(gid) if gid else None
-        if grant is None:
-            self._orphan(run, role, gid)
-            return
-        run.seen.add(grant.grant_id)
+        if grant is not None:
+            run.seen.add(grant.grant_id)
         try:
-            self._ledgered(run, grant, role)
+            if grant is None:
+                self._orphan(run, role, gid)
+            else:
+                self._ledgered(run, grant, role)
         except BrokerError as exc:  # one role's trouble never ends the run
             self._finding(run, "action_failed", role, gid, exc.message)
 

@@ -221,10 +221,16 @@ class Broker:
             raise
         try:
             self._ledger.activate(grant, session)
-        except BrokerError:
-            # The session cannot be recorded, so it is never handed out; deny the role so
-            # even these discarded credentials are useless. The auditor removes the role.
-            self._iam.deny_everything(grant.role_name)
+        except BrokerError as exc:
+            # The session cannot be recorded, so it is never handed out: deny the role so even
+            # these discarded credentials are useless, take it down, and give back what the
+            # grant held, so the caller's retry is not refused for a grant that never was.
+            # Whatever of this fails, the auditor finishes (it reconciles requested grants).
+            with contextlib.suppress(BrokerError):
+                if self._iam.deny_everything(grant.role_name):
+                    self._iam.teardown(grant.role_name, tuple(profile.permissions.managed))
+            with contextlib.suppress(BrokerError):
+                self._fail(grant, exc)
             raise
         grant = grant.model_copy(
             update={"status": GrantStatus.ACTIVE, "sessions_issued": grant.sessions_issued + 1}
@@ -309,13 +315,15 @@ class Broker:
 
     # --- helpers -----------------------------------------------------------------------
     def _fail(self, grant: Grant, exc: BrokerError) -> None:
-        """A grant whose role could not be made (and was rolled back): record it as failed and
-        give back what it held."""
-        self._ledger.move(
-            grant.grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, failure=exc.code
-        )
-        self._ledger.release_slot(grant)
-        self._ledger.release_role_quota(grant)
+        """A grant whose role could not be made (and was rolled back): failed, with its role
+        quotas and slot given back in the same transaction. If the ledger cannot record that,
+        the slot is still freed on its own, so the caller's retry is not refused for a grant
+        that never was; the auditor reconciles the rest (it fails requested grants)."""
+        try:
+            self._ledger.fail(grant, failure=exc.code)
+        except BrokerError:
+            self._ledger.release_slot(grant)
+            raise
 
     def _role_spec(self, grant: Grant, profile: Profile) -> RoleSpec:
         statements = profile.permissions.inline.statements() if profile.permissions.inline else []

@@ -304,16 +304,17 @@ class Ledger:
         if grant.slot is None:
             return
         with _writing("ConditionalCheckFailedException"):
-            self._db.update_item(  # an update, not a delete: the broker has no DeleteItem
-                TableName=self._table,
-                Key={
-                    "pk": _s(_slot_pk(grant.owner, grant.profile, grant.slot)),
-                    "sk": _s("SLOT"),
-                },
-                UpdateExpression="SET expires_at = :zero",
-                ConditionExpression="grant_id = :gid",
-                ExpressionAttributeValues={":gid": _s(grant.grant_id), ":zero": _n(0)},
-            )
+            self._db.update_item(**self._slot_release(grant))
+
+    def _slot_release(self, grant: Grant) -> dict[str, Any]:
+        """The update that frees the grant's slot (callers check it holds one)."""
+        return {  # an update, not a delete: the broker has no DeleteItem
+            "TableName": self._table,
+            "Key": {"pk": _s(_slot_pk(grant.owner, grant.profile, grant.slot)), "sk": _s("SLOT")},
+            "UpdateExpression": "SET expires_at = :zero",
+            "ConditionExpression": "grant_id = :gid",
+            "ExpressionAttributeValues": {":gid": _s(grant.grant_id), ":zero": _n(0)},
+        }
 
     def release_role_quota(self, grant: Grant) -> None:
         """Give back the role quota a grant that never got its role held (the stack's and
@@ -321,6 +322,29 @@ class Ledger:
         for key in (ROLE_QUOTA, _owner_quota_pk(grant.owner)):
             with _writing("ConditionalCheckFailedException"):
                 self._db.update_item(**self._quota_release(key)["Update"])
+
+    def fail(self, grant: Grant, *, failure: str) -> None:
+        """requested → failed (the grant's role could not be made and was rolled back), with
+        its role quotas and its active-grant slot given back, in one transaction. If a counter
+        is already zero or the slot is no longer the grant's, the status alone, then each of
+        the rest that can still be given back."""
+        update = self._status_update(
+            grant.grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, {"failure": _s(failure)}
+        )
+        items = [
+            update,
+            self._quota_release(ROLE_QUOTA),
+            self._quota_release(_owner_quota_pk(grant.owner)),
+        ]
+        if grant.slot is not None:
+            items.append({"Update": self._slot_release(grant)})
+        moved_on = GrantNotActive("the grant moved on")
+        try:
+            self._transact(items, [moved_on, *[_QuotaAtZero()] * (len(items) - 1)])
+        except _QuotaAtZero:
+            self._transact([update], [moved_on])
+            self.release_role_quota(grant)
+            self.release_slot(grant)
 
     def role_removed(self, grant: Grant, *, now: int) -> bool:
         """A revoked grant's role was torn down at once: recorded with the grant, and its
