@@ -304,13 +304,13 @@ class Ledger:
         if grant.slot is None:
             return
         with _writing("ConditionalCheckFailedException"):
-            self._db.update_item(**self._slot_release(grant))
+            self._db.update_item(**self._slot_release(grant, grant.slot))
 
-    def _slot_release(self, grant: Grant) -> dict[str, Any]:
-        """The update that frees the grant's slot (callers check it holds one)."""
+    def _slot_release(self, grant: Grant, slot: int) -> dict[str, Any]:
+        """The update that frees the grant's active-grant slot number ``slot``."""
         return {  # an update, not a delete: the broker has no DeleteItem
             "TableName": self._table,
-            "Key": {"pk": _s(_slot_pk(grant.owner, grant.profile, grant.slot)), "sk": _s("SLOT")},
+            "Key": {"pk": _s(_slot_pk(grant.owner, grant.profile, slot)), "sk": _s("SLOT")},
             "UpdateExpression": "SET expires_at = :zero",
             "ConditionExpression": "grant_id = :gid",
             "ExpressionAttributeValues": {":gid": _s(grant.grant_id), ":zero": _n(0)},
@@ -337,7 +337,7 @@ class Ledger:
             self._quota_release(_owner_quota_pk(grant.owner)),
         ]
         if grant.slot is not None:
-            items.append({"Update": self._slot_release(grant)})
+            items.append({"Update": self._slot_release(grant, grant.slot)})
         moved_on = GrantNotActive("the grant moved on")
         try:
             self._transact(items, [moved_on, *[_QuotaAtZero()] * (len(items) - 1)])
