@@ -91,7 +91,7 @@ test-future: env
 	@command -v faketime >/dev/null || { apt-get update -qq && apt-get install -y -qq faketime; }
 	faketime -f '+400d' $(VENV)/bin/pytest -q -p no:cacheprovider
 
-demo: env
+demo: env $(SAM_VENV)/.installed
 	$(VENV)/bin/python -m jit_local.demo
 
 bench: env

@@ -1,7 +1,8 @@
 """What the embedded local stack (and the integration tests) create before the broker runs:
-the ledger table, the permissions boundary, the broker's role with the template's policy,
-IAM users with keys, and the example bucket. Mirrors template.yaml; a test checks the broker
-role's statements against it."""
+the ledger table, the permissions boundary and the broker's and auditor's roles, their
+documents taken from template.yaml as CloudFormation sees it (``local_stack``: translated by
+aws-sam-translator, resolved for this stack; tests/unit/test_local_matches_template.py reads
+back what was seeded and compares)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,25 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from jit_local.template import Stack, translate
+
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
-TABLE_NAME = "jit-grants"
-BROKER_ROLE_NAME = "jit-broker-role"
-CLEANUP_ROLE_NAME = "jit-cleanup-role"
 OWNER_TAG = "jit-broker-local"  # the local "stack name"
+# Local names of resources the template leaves for CloudFormation to name (it would add a
+# random suffix to <stack>-<logical id>); names the template gives are the template's.
+TABLE_NAME = "jit-grants"
+BROKER_ROLE_NAME = f"{OWNER_TAG}-BrokerRole"
+CLEANUP_ROLE_NAME = f"{OWNER_TAG}-CleanupRole"
 BOUNDARY_NAME = f"{OWNER_TAG}-jit-boundary"  # as the template names it: <stack>-jit-boundary
 AUDIT_FUNCTION = f"{OWNER_TAG}-auditor"
 AUDIT_BUS = f"{OWNER_TAG}-audit"
 DEAD_LETTER_QUEUE = f"{OWNER_TAG}-auditor-dlq"
 POLICY_PARAMETER = "/jit-broker/access-policy"
+# The stack's own role path, as the template derives it from the stack name: /jit/<stack>/.
+ROLE_PATH = f"/jit/{OWNER_TAG}/"
+# What only the broker function's environment holds (template.yaml), not the auditor's.
+BROKER_ONLY = frozenset({"JIT_MANAGED_POLICY_ALLOW_LIST", "JIT_ASSUME_RETRY_BUDGET_SECONDS"})
 
 
 def table_definition(name: str = TABLE_NAME) -> dict[str, Any]:
@@ -59,187 +68,26 @@ def table_definition(name: str = TABLE_NAME) -> dict[str, Any]:
     }
 
 
-def boundary_document(table_arn: str) -> dict[str, Any]:
-    """The ceiling of every per-grant role: no IAM, no role chaining, no touching the ledger."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "AllowWithinGrant", "Effect": "Allow", "Action": "*", "Resource": "*"},
-            {
-                "Sid": "DenyEscalation",
-                "Effect": "Deny",
-                "Action": ["iam:*", "organizations:*", "account:*", "sts:AssumeRole"],
-                "Resource": "*",
-            },
-            {"Sid": "DenyLedger", "Effect": "Deny", "Action": "dynamodb:*", "Resource": table_arn},
-        ],
-    }
+def local_stack(region: str = REGION) -> Stack:
+    """template.yaml as the local stack holds it: translated by aws-sam-translator (in the SAM
+    tool venv: jit_local.template) and resolved for account ACCOUNT_ID, ``region``, stack name
+    OWNER_TAG and the local names of the resources the template leaves unnamed. The one source
+    of the boundary's and the broker's and auditor's policies: nothing here is copied by hand."""
+    from jit_local.gateway import LOCAL_API_ID
 
-
-def broker_role_statements(
-    *, account: str, region: str, table_name: str, boundary_arn: str, parameter: str
-) -> list[dict[str, Any]]:
-    """The broker's least privilege (template.yaml's BrokerRole inline policy)."""
-    jit_roles = f"arn:aws:iam::{account}:role/jit/jit-g-*"
-    table = f"arn:aws:dynamodb:{region}:{account}:table/{table_name}"
-    boundary = {"StringEquals": {"iam:PermissionsBoundary": boundary_arn}}
-    owned = {"StringEquals": {"aws:RequestTag/jit:owner": OWNER_TAG}}
-    return [
-        {
-            "Sid": "CreateJitRole",
-            "Effect": "Allow",
-            "Action": ["iam:CreateRole"],
-            "Resource": jit_roles,
-            "Condition": {"StringEquals": boundary["StringEquals"] | owned["StringEquals"]},
+    return Stack(
+        translate(),
+        OWNER_TAG,
+        account=ACCOUNT_ID,
+        region=region,
+        physical_ids={
+            "GrantTable": TABLE_NAME,
+            "BrokerRole": BROKER_ROLE_NAME,
+            "CleanupRole": CLEANUP_ROLE_NAME,
+            "AuditorDeadLetterQueue": DEAD_LETTER_QUEUE,
+            "JitApi": LOCAL_API_ID,  # the local gateway's API: the boundary denies invoking it
         },
-        {
-            "Sid": "TagJitRoleAsOwned",
-            "Effect": "Allow",
-            "Action": ["iam:TagRole"],
-            "Resource": jit_roles,
-            "Condition": owned,
-        },
-        {
-            "Sid": "ManageJitRolePolicies",
-            "Effect": "Allow",
-            "Action": ["iam:PutRolePolicy", "iam:AttachRolePolicy"],
-            "Resource": jit_roles,
-            "Condition": boundary,
-        },
-        {
-            "Sid": "ManageJitRole",
-            "Effect": "Allow",
-            "Action": [
-                "iam:GetRole",
-                "iam:DeleteRolePolicy",
-                "iam:DetachRolePolicy",
-                "iam:ListRolePolicies",
-                "iam:ListAttachedRolePolicies",
-                "iam:DeleteRole",
-            ],
-            "Resource": jit_roles,
-        },
-        {
-            "Sid": "DenyTrustBoundaryAndOwnerChange",
-            "Effect": "Deny",
-            "Action": [
-                "iam:DeleteRolePermissionsBoundary",
-                "iam:PutRolePermissionsBoundary",
-                "iam:UpdateAssumeRolePolicy",
-                "iam:UntagRole",
-            ],
-            "Resource": "*",
-        },
-        {
-            "Sid": "AssumeJitRole",
-            "Effect": "Allow",
-            "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
-            "Resource": jit_roles,
-        },
-        {
-            "Sid": "Ledger",
-            "Effect": "Allow",
-            "Action": [
-                "dynamodb:GetItem",
-                "dynamodb:BatchGetItem",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:Query",
-                "dynamodb:ConditionCheckItem",
-            ],
-            "Resource": [table, f"{table}/index/*"],
-        },
-        {
-            "Sid": "AccessPolicy",
-            "Effect": "Allow",
-            "Action": ["ssm:GetParameter"],
-            "Resource": f"arn:aws:ssm:{region}:{account}:parameter{parameter}",
-        },
-        {
-            "Sid": "InvokeAuditor",
-            "Effect": "Allow",
-            "Action": ["lambda:InvokeFunction"],
-            "Resource": f"arn:aws:lambda:{region}:{account}:function:{AUDIT_FUNCTION}",
-        },
-    ]
-
-
-def cleanup_role_statements(
-    *, account: str, region: str, table_name: str, parameter: str
-) -> list[dict[str, Any]]:
-    """The auditor's least privilege (template.yaml's CleanupRole inline policy)."""
-    jit_roles = f"arn:aws:iam::{account}:role/jit/*"
-    table = f"arn:aws:dynamodb:{region}:{account}:table/{table_name}"
-    return [
-        {"Sid": "ListRoles", "Effect": "Allow", "Action": ["iam:ListRoles"], "Resource": "*"},
-        {
-            "Sid": "ReadJitRoles",
-            "Effect": "Allow",
-            "Action": [
-                "iam:GetRole",
-                "iam:ListRoleTags",
-                "iam:ListRolePolicies",
-                "iam:GetRolePolicy",
-                "iam:ListAttachedRolePolicies",
-                "iam:ListInstanceProfilesForRole",
-            ],
-            "Resource": jit_roles,
-        },
-        {
-            "Sid": "TearDownJitRoles",
-            "Effect": "Allow",
-            "Action": [
-                "iam:PutRolePolicy",
-                "iam:DeleteRolePolicy",
-                "iam:DetachRolePolicy",
-                "iam:DeleteRole",
-            ],
-            "Resource": f"arn:aws:iam::{account}:role/jit/jit-g-*",
-        },
-        {
-            "Sid": "LeaveJitInstanceProfiles",
-            "Effect": "Allow",
-            "Action": ["iam:RemoveRoleFromInstanceProfile"],
-            "Resource": f"arn:aws:iam::{account}:instance-profile/jit/*",
-        },
-        {
-            "Sid": "NeverTouchPoliciesOrBoundaries",
-            "Effect": "Deny",
-            "Action": [
-                "iam:DeletePolicy",
-                "iam:DeletePolicyVersion",
-                "iam:CreatePolicyVersion",
-                "iam:SetDefaultPolicyVersion",
-                "iam:DeleteRolePermissionsBoundary",
-                "iam:PutRolePermissionsBoundary",
-            ],
-            "Resource": "*",
-        },
-        {
-            "Sid": "Ledger",
-            "Effect": "Allow",
-            "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"],
-            "Resource": [table, f"{table}/index/*"],
-        },
-        {
-            "Sid": "AccessPolicy",
-            "Effect": "Allow",
-            "Action": ["ssm:GetParameter"],
-            "Resource": f"arn:aws:ssm:{region}:{account}:parameter{parameter}",
-        },
-        {
-            "Sid": "AuditEvents",
-            "Effect": "Allow",
-            "Action": ["events:PutEvents"],
-            "Resource": f"arn:aws:events:{region}:{account}:event-bus/{AUDIT_BUS}",
-        },
-        {
-            "Sid": "DeadLetters",
-            "Effect": "Allow",
-            "Action": ["sqs:SendMessage"],
-            "Resource": f"arn:aws:sqs:{region}:{account}:{DEAD_LETTER_QUEUE}",
-        },
-    ]
+    )
 
 
 @dataclass(frozen=True)
@@ -253,7 +101,10 @@ class Seeded:
 
     def cleanup_env(self, policy_file: str, *, event_bus: bool = True) -> dict[str, str]:
         """The environment the cleanup function gets from template.yaml, for this stack."""
-        env = {**self.broker_env(policy_file), "JIT_DRIFT_QUARANTINE": "false"}
+        env = {
+            **{k: v for k, v in self.broker_env(policy_file).items() if k not in BROKER_ONLY},
+            "JIT_DRIFT_QUARANTINE": "false",
+        }
         if event_bus:
             env["JIT_AUDIT_EVENT_BUS"] = AUDIT_BUS
         return env
@@ -265,8 +116,12 @@ class Seeded:
             "JIT_BOUNDARY_POLICY_ARN": self.boundary_arn,
             "JIT_BROKER_ROLE_ARN": self.broker_role_arn,
             "JIT_OWNER_TAG": OWNER_TAG,
-            "JIT_ROLE_PATH": "/jit/",
+            "JIT_ROLE_PATH": ROLE_PATH,
             "JIT_POLICY_FILE": policy_file,
+            # The template's defaults: no managed policy may be attached; AssumeRole retried
+            # for up to 18 s (locally a new role is assumable at once).
+            "JIT_MANAGED_POLICY_ALLOW_LIST": "",
+            "JIT_ASSUME_RETRY_BUDGET_SECONDS": "18",
         }
         if self.cleanup_role_arn:
             env["JIT_AUDITOR_ROLE_ARN"] = self.cleanup_role_arn
@@ -276,53 +131,49 @@ class Seeded:
 def seed_broker_resources(
     iam: Any, dynamodb: Any, *, region: str = REGION, events: Any = None
 ) -> Seeded:
-    """Table, boundary policy, the broker's and the auditor's roles (trusted by a local
-    'lambda' principal: the account, so the local stack can assume them with its
-    administrator) and, given an EventBridge client, the auditor's event bus."""
-    account = ACCOUNT_ID
-    dynamodb.create_table(**table_definition())
-    table_arn = f"arn:aws:dynamodb:{region}:{account}:table/{TABLE_NAME}"
+    """Table, boundary policy, the broker's and the auditor's roles, as template.yaml makes them
+    for the local stack, and, given an EventBridge client, the auditor's event bus.
+
+    Two differences, both because nothing here runs in Lambda: the roles trust the account
+    (so the local stack assumes them with its administrator) rather than lambda.amazonaws.com,
+    and the template's AWS managed policies (CloudWatch Logs and X-Ray writes) are not
+    attached. Their inline policies and the boundary are the template's, resolved."""
+    stack = local_stack(region)
+    table_name = stack.ref("GrantTable")
+    dynamodb.create_table(**table_definition(table_name))
+    boundary_props = stack.properties("JitRoleBoundary")
     boundary = iam.create_policy(
-        PolicyName=BOUNDARY_NAME, PolicyDocument=json.dumps(boundary_document(table_arn))
+        PolicyName=boundary_props["ManagedPolicyName"],
+        Path=boundary_props.get("Path", "/"),
+        Description=boundary_props.get("Description", ""),
+        PolicyDocument=json.dumps(boundary_props["PolicyDocument"]),
     )["Policy"]["Arn"]
     trust = {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"},
                 "Action": "sts:AssumeRole",
             }
         ],
     }
 
-    def function_role(name: str, policy_name: str, statements: list[dict[str, Any]]) -> str:
-        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-        iam.put_role_policy(
+    def function_role(logical_id: str) -> str:
+        name = stack.ref(logical_id)
+        role = iam.create_role(
             RoleName=name,
-            PolicyName=policy_name,
-            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}),
+            Path=stack.properties(logical_id).get("Path", "/"),
+            AssumeRolePolicyDocument=json.dumps(trust),
         )
-        return str(arn["Role"]["Arn"])
+        for policy_name, document in stack.inline_policies(logical_id).items():
+            iam.put_role_policy(
+                RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+            )
+        return str(role["Role"]["Arn"])
 
-    role_arn = function_role(
-        BROKER_ROLE_NAME,
-        "broker",
-        broker_role_statements(
-            account=account,
-            region=region,
-            table_name=TABLE_NAME,
-            boundary_arn=boundary,
-            parameter=POLICY_PARAMETER,
-        ),
-    )
-    cleanup_arn = function_role(
-        CLEANUP_ROLE_NAME,
-        "auditor",
-        cleanup_role_statements(
-            account=account, region=region, table_name=TABLE_NAME, parameter=POLICY_PARAMETER
-        ),
-    )
+    broker_role_arn = function_role("BrokerRole")
+    cleanup_role_arn = function_role("CleanupRole")
     if events is not None:
-        events.create_event_bus(Name=AUDIT_BUS)
-    return Seeded(account, region, TABLE_NAME, boundary, role_arn, cleanup_arn)
+        events.create_event_bus(Name=stack.ref("AuditEventBus"))
+    return Seeded(ACCOUNT_ID, region, table_name, boundary, broker_role_arn, cleanup_role_arn)

@@ -1,156 +1,178 @@
-"""The embedded local stack gives the broker the same least privilege as template.yaml, so a
-permission the template lacks fails on the local stack too (moto enforces IAM there)."""
+"""The embedded local stack runs the broker and the auditor with the template's own roles
+(issue 8, "what proves it here" 3): what seeding really wrote to (moto's) IAM, read back, is the
+translated template resolved for the local stack (jit_local.seed.local_stack), so the embedded
+IAM enforces the template's least privilege on every call the demo and the tests make."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
 
 from jit_local.seed import (
     ACCOUNT_ID,
-    AUDIT_BUS,
-    DEAD_LETTER_QUEUE,
     OWNER_TAG,
-    POLICY_PARAMETER,
     REGION,
-    TABLE_NAME,
-    broker_role_statements,
-    cleanup_role_statements,
+    Seeded,
+    local_stack,
+    seed_broker_resources,
+    table_definition,
 )
-from tests.unit.test_template import load_template
-
-BOUNDARY = f"arn:aws:iam::{ACCOUNT_ID}:policy/{OWNER_TAG}-jit-boundary"
-SUBSTITUTIONS = {
-    "AWS::Partition": "aws",
-    "AWS::AccountId": ACCOUNT_ID,
-    "AWS::Region": REGION,
-    "AccessPolicyParameterName": POLICY_PARAMETER,
-    "GrantTable.Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{TABLE_NAME}",
-    "AWS::StackName": OWNER_TAG,  # the local stack's owner tag is its "stack name"
-}
-KNOWN_ATTRIBUTES = {
-    ("GrantTable", "Arn"): SUBSTITUTIONS["GrantTable.Arn"],
-    ("AuditEventBus", "Arn"): f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{AUDIT_BUS}",
-    ("AuditorDeadLetterQueue", "Arn"): f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{DEAD_LETTER_QUEUE}",
-}
+from jit_local.template import Stack
 
 
-def resolve(value: Any) -> Any:
-    """Template values as the local stack's: !Sub expanded, !Ref/!GetAtt of known resources."""
-    if isinstance(value, dict) and len(value) == 1:
-        ((tag, arg),) = value.items()
-        if tag in ("Fn::Sub", "!Sub"):
-            return re.sub(r"\$\{([^}]+)\}", lambda m: SUBSTITUTIONS[m.group(1)], arg)
-        if tag in ("Ref", "!Ref") and arg == "JitRoleBoundary":
-            return BOUNDARY
-        if tag in ("Ref", "!Ref") and arg == "AWS::StackName":
-            return OWNER_TAG
-        if tag in ("Fn::GetAtt", "!GetAtt"):
-            key = tuple(arg.split(".", 1)) if isinstance(arg, str) else tuple(arg)
-            if key in KNOWN_ATTRIBUTES:
-                return KNOWN_ATTRIBUTES[key]
-    if isinstance(value, dict):
-        return {k: resolve(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve(v) for v in value]
-    return value
+@pytest.fixture(scope="module")
+def stack() -> Stack:
+    return local_stack()
 
 
-def normalized(statements: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    out = {}
-    for statement in statements:
-        s = resolve(statement)
-        as_list = lambda v: sorted(v if isinstance(v, list) else [v])  # noqa: E731
-        out[s["Sid"]] = {
-            "Effect": s["Effect"],
-            "Action": as_list(s["Action"]),
-            "Resource": as_list(s["Resource"]),
-            "Condition": s.get("Condition"),
-        }
-    return out
-
-
-def test_local_broker_role_has_exactly_the_templates_statements() -> None:
-    template = load_template()
-    policies = template["Resources"]["BrokerRole"]["Properties"]["Policies"]
-    (document,) = [p["PolicyDocument"] for p in policies]
-    local = broker_role_statements(
-        account=ACCOUNT_ID,
-        region=REGION,
-        table_name=TABLE_NAME,
-        boundary_arn=BOUNDARY,
-        parameter=POLICY_PARAMETER,
-    )
-    assert normalized(local) == normalized(document["Statement"])
-
-
-def test_local_cleanup_role_has_exactly_the_templates_statements() -> None:
-    template = load_template()
-    policies = template["Resources"]["CleanupRole"]["Properties"]["Policies"]
-    (document,) = [p["PolicyDocument"] for p in policies]
-    local = cleanup_role_statements(
-        account=ACCOUNT_ID, region=REGION, table_name=TABLE_NAME, parameter=POLICY_PARAMETER
-    )
-    assert normalized(local) == normalized(document["Statement"])
-
-
-def test_local_cleanup_env_names_are_the_templates() -> None:
-    from jit_local.seed import Seeded
-
-    template = load_template()
-    env = template["Resources"]["CleanupFunction"]["Properties"]["Environment"]["Variables"]
-    local = Seeded(ACCOUNT_ID, REGION, TABLE_NAME, BOUNDARY, "arn:aws:iam::123456789012:role/x")
-    names = set(local.cleanup_env("p"))
-    # the template reads the policy from SSM, the local stack from a file
-    assert set(env) - {"JIT_POLICY_PARAMETER"} == names - {"JIT_POLICY_FILE"}
-
-
-def test_local_broker_env_names_are_the_templates() -> None:
-    from jit_local.seed import Seeded
-
-    template = load_template()
-    env = template["Resources"]["BrokerFunction"]["Properties"]["Environment"]["Variables"]
-    local = Seeded(
-        ACCOUNT_ID,
-        REGION,
-        TABLE_NAME,
-        BOUNDARY,
-        "arn:aws:iam::123456789012:role/x",
-        "arn:aws:iam::123456789012:role/y",
-    ).broker_env("p")
-    template_names = {k for k in env if k.startswith("JIT_")}
-    # the template reads the policy from SSM, the local stack from a file
-    # JIT_AUDIT_FUNCTION: locally the broker runs the auditor in-process (jit_local.server)
-    assert template_names - {
-        "JIT_POLICY_PARAMETER",
-        "JIT_MAX_ROLES",
-        "JIT_MAX_ROLES_PER_OWNER",
-        "JIT_AUDIT_FUNCTION",
-    } == set(local) - {"JIT_POLICY_FILE"}
-
-
-def test_cleanup_role_the_local_stack_seeds_holds_exactly_the_templates_statements() -> None:
-    # What is really in (moto's) IAM after seeding, read back: not only what the seed
-    # function returns, so a seed that wrote something else, or more, fails here.
-    import boto3
-    from moto import mock_aws
-
-    from jit_local.seed import CLEANUP_ROLE_NAME, seed_broker_resources
-
-    template = load_template()
-    policies = template["Resources"]["CleanupRole"]["Properties"]["Policies"]
-    (document,) = [p["PolicyDocument"] for p in policies]
+@pytest.fixture
+def seeded_iam() -> Any:
+    """(what seed_broker_resources returned, an IAM client of the account it seeded)."""
     with mock_aws():
         iam = boto3.client("iam", region_name=REGION)
-        seeded = seed_broker_resources(iam, boto3.client("dynamodb", region_name=REGION))
-        role = iam.get_role(RoleName=CLEANUP_ROLE_NAME)["Role"]
-        names = iam.list_role_policies(RoleName=CLEANUP_ROLE_NAME)["PolicyNames"]
-        attached = iam.list_attached_role_policies(RoleName=CLEANUP_ROLE_NAME)
-        (name,) = names
-        seeded_document = iam.get_role_policy(RoleName=CLEANUP_ROLE_NAME, PolicyName=name)[
-            "PolicyDocument"
-        ]
-    assert seeded.cleanup_role_arn == role["Arn"]
-    assert not role["Path"].startswith("/jit")
+        seeded = seed_broker_resources(
+            iam,
+            boto3.client("dynamodb", region_name=REGION),
+            events=boto3.client("events", region_name=REGION),
+        )
+        yield seeded, iam
+
+
+def test_the_local_stack_is_the_template_resolved_for_account_region_and_stack_name(stack):
+    assert (stack.account, stack.region, stack.name) == (ACCOUNT_ID, REGION, OWNER_TAG)
+    assert stack.partition == "aws"
+
+
+@pytest.mark.parametrize("logical_id", ["BrokerRole", "CleanupRole"])
+def test_seeded_role_holds_exactly_the_translated_templates_inline_policies(
+    seeded_iam, stack, logical_id
+):
+    _, iam = seeded_iam
+    name = stack.ref(logical_id)
+    names = iam.list_role_policies(RoleName=name)["PolicyNames"]
+    held = {
+        policy: iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+        for policy in names
+    }
+    assert held == stack.inline_policies(logical_id)
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "field"),
+    [("BrokerRole", "broker_role_arn"), ("CleanupRole", "cleanup_role_arn")],
+)
+def test_seeded_role_is_at_the_templates_arn_with_its_path_and_no_boundary(
+    seeded_iam, stack, logical_id, field
+):
+    seeded, iam = seeded_iam
+    role = iam.get_role(RoleName=stack.ref(logical_id))["Role"]
+    assert role["Arn"] == getattr(seeded, field) == stack.arn(logical_id)
+    assert role["Path"] == stack.properties(logical_id).get("Path", "/")
+    assert "PermissionsBoundary" not in role
+
+
+@pytest.mark.parametrize("logical_id", ["BrokerRole", "CleanupRole"])
+def test_seeded_roles_leave_out_only_the_aws_managed_logs_and_xray_policies(
+    seeded_iam, stack, logical_id
+):
+    # Nothing local writes CloudWatch Logs or X-Ray: the template's AWS managed policies for
+    # them are the one part of the roles not seeded (test_deployed_policies judges them).
+    _, iam = seeded_iam
+    attached = iam.list_attached_role_policies(RoleName=stack.ref(logical_id))
     assert attached["AttachedPolicies"] == []
-    assert normalized(seeded_document["Statement"]) == normalized(document["Statement"])
+    assert {arn.rsplit("/", 1)[1] for arn in stack.managed_policy_arns(logical_id)} <= {
+        "AWSLambdaBasicExecutionRole",
+        "AWSXrayWriteOnlyAccess",
+    }
+
+
+def test_seeded_boundary_is_the_translated_boundary_at_the_arn_the_functions_are_given(
+    seeded_iam, stack
+):
+    seeded, iam = seeded_iam
+    assert seeded.boundary_arn == stack.ref("JitRoleBoundary")
+    policy = iam.get_policy(PolicyArn=seeded.boundary_arn)["Policy"]
+    version = iam.get_policy_version(
+        PolicyArn=seeded.boundary_arn, VersionId=policy["DefaultVersionId"]
+    )
+    assert version["PolicyVersion"]["Document"] == stack.policy_document("JitRoleBoundary")
+    for function in ("BrokerFunction", "CleanupFunction"):
+        assert stack.environment(function)["JIT_BOUNDARY_POLICY_ARN"] == seeded.boundary_arn
+
+
+def test_seeded_ledger_table_is_the_templates_table(stack):
+    props = stack.properties("GrantTable")
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        seeded = seed_broker_resources(boto3.client("iam", region_name=REGION), dynamodb)
+        table = dynamodb.describe_table(TableName=seeded.table_name)["Table"]
+    assert seeded.table_name == stack.ref("GrantTable")
+    assert table["TableArn"] == stack.arn("GrantTable")
+    definition = table_definition(seeded.table_name)
+    for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode"):
+        assert definition[key] == props[key], key
+
+
+def test_seeded_audit_bus_is_the_templates(seeded_iam, stack):
+    events = boto3.client("events", region_name=REGION)  # seeded_iam's moto is still on
+    names = [bus["Name"] for bus in events.list_event_buses()["EventBuses"]]
+    assert stack.ref("AuditEventBus") in names
+
+
+# --------------------------------------------------------------------------- the environments
+
+# Left to the settings' defaults locally (equal to the template's defaults: tested below).
+DEFAULTED = {"JIT_MAX_ROLES", "JIT_MAX_ROLES_PER_OWNER"}
+# The template reads the access policy from SSM, the local stack from a file; locally the
+# broker runs the auditor in-process (jit_local.server), not through lambda:InvokeFunction by
+# name; the auditor's local env is built on the broker's (its own role's ARN included).
+TEMPLATE_ONLY = {
+    "BrokerFunction": {"JIT_POLICY_PARAMETER", "JIT_AUDIT_FUNCTION", *DEFAULTED},
+    "CleanupFunction": {"JIT_POLICY_PARAMETER"},
+}
+LOCAL_ONLY = {
+    "BrokerFunction": {"JIT_POLICY_FILE"},
+    "CleanupFunction": {"JIT_POLICY_FILE", "JIT_AUDITOR_ROLE_ARN"},
+}
+
+
+def local_envs(stack: Stack) -> dict[str, dict[str, str]]:
+    seeded = Seeded(
+        ACCOUNT_ID,
+        REGION,
+        stack.ref("GrantTable"),
+        stack.ref("JitRoleBoundary"),
+        stack.arn("BrokerRole"),
+        stack.arn("CleanupRole"),
+    )
+    return {
+        "BrokerFunction": seeded.broker_env("policy.yaml"),
+        "CleanupFunction": seeded.cleanup_env("policy.yaml"),
+    }
+
+
+@pytest.mark.parametrize("function", ["BrokerFunction", "CleanupFunction"])
+def test_local_function_env_has_the_templates_jit_settings_with_the_templates_values(
+    stack, function
+):
+    """Same names (but for the differences above) and, for the names both have, the values
+    the template resolves to for the local stack: the role path, owner tag, table, boundary,
+    roles and bus the local functions use are the ones seeded from the template."""
+    template = {k: v for k, v in stack.environment(function).items() if k.startswith("JIT_")}
+    local = local_envs(stack)[function]
+    assert set(template) - TEMPLATE_ONLY[function] == set(local) - LOCAL_ONLY[function]
+    shared = set(template) & set(local)
+    assert {k: local[k] for k in shared} == {k: template[k] for k in shared}
+
+
+def test_settings_the_local_broker_leaves_to_defaults_are_the_templates_defaults(stack):
+    from jit_broker.settings import Settings
+
+    local = local_envs(stack)["BrokerFunction"]
+    template = stack.environment("BrokerFunction")
+    assert set(template) >= DEFAULTED
+    with_template_values = local | {name: template[name] for name in DEFAULTED}
+    assert Settings.from_env(local) == Settings.from_env(with_template_values)
