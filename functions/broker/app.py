@@ -1,22 +1,39 @@
 """Broker Lambda: API routes → one domain call each. Identity comes from the request
-context API Gateway verified; errors map to statuses in one place."""
+context API Gateway verified; errors map to statuses in one place, and every answer that is
+not a success is ``{"error": {"code", "message"}}``."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import traceback
+from email.message import Message
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from jit_broker.errors import BrokerError
+from jit_broker.errors import BadRequest, BrokerError, PolicyInvalid
 from jit_broker.identity import Caller, caller_from_context
 from jit_broker.models.audit import AuditRequest, AuditResponse
-from jit_broker.models.input import GrantRequest, RevokeRequest, SessionRequest
+from jit_broker.models.input import (
+    FIELD_NAME,
+    GrantRequest,
+    RevokeRequest,
+    SessionRequest,
+    parse_json_body,
+)
 from jit_broker.models.output import (
     GrantList,
     GrantResponse,
@@ -32,6 +49,50 @@ from jit_broker.runtime import audit_gate, broker
 app = APIGatewayRestResolver(enable_validation=True)
 NO_STORE = {"Cache-Control": "no-store"}
 GrantId = Annotated[str, Path(max_length=64)]
+JSON_CHARSETS = ("utf-8", "utf8")
+MAX_DESCRIBED_ERRORS = 10
+
+
+def request_body() -> Any:
+    """The request body, read once before the models validate it: JSON only (415
+    otherwise; no Content-Type counts as JSON), UTF-8, strictly parsed (parse_json_body)."""
+    event = app.current_event
+    content_type = event.headers.get("content-type")
+    if content_type is not None:
+        header = Message()
+        header["content-type"] = content_type
+        charset = str(header.get_param("charset", "utf-8")).lower()
+        if header.get_content_type() != "application/json" or charset not in JSON_CHARSETS:
+            raise RequestUnsupportedContentType(
+                "Unsupported content type",
+                errors=[{"type": "unsupported_content_type", "loc": ("body",)}],
+            )
+    raw = event.body
+    if not raw:
+        return None
+    if event.is_base64_encoded:
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("body: is not valid base64") from None
+    else:
+        try:
+            data = raw.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate in the event's text
+            raise BadRequest("body: is not valid UTF-8") from None
+    return parse_json_body(data)
+
+
+class JsonBodyValidation(OpenAPIRequestValidationMiddleware):
+    """powertools' request validation, with the body read by ``request_body``: powertools
+    would also parse form and multipart bodies, and its validation runs before any
+    middleware the app adds, so the body step has to be its own."""
+
+    def _get_body(self, app: Any) -> Any:
+        return request_body()
+
+
+app._request_validation_middleware = JsonBodyValidation()
 
 
 def _caller() -> Caller:
@@ -185,6 +246,48 @@ def invalid_request(exc: RequestValidationError) -> Response:
     return _error(400, "bad_request", describe_validation_errors(exc.errors()))
 
 
+@app.exception_handler(RequestUnsupportedContentType)
+def unsupported_media_type(_: RequestUnsupportedContentType) -> Response:
+    metrics.add_metric(name="Refused_unsupported_media_type", unit=MetricUnit.Count, value=1)
+    return _error(
+        415,
+        "unsupported_media_type",
+        "the body must be JSON: send it as Content-Type: application/json (UTF-8)",
+    )
+
+
+@app.exception_handler(PolicyInvalid)
+def policy_unavailable(exc: PolicyInvalid) -> Response:
+    metrics.add_metric(name="PolicyUnavailable", unit=MetricUnit.Count, value=1)
+    logger.error("access policy cannot be loaded", extra={"policy_errors": exc.errors})
+    return _error(
+        503,
+        "policy_unavailable",
+        "the broker's access policy cannot be loaded; try again later or ask its administrators",
+    )
+
+
+@app.exception_handler(Exception)
+def unexpected_error(exc: Exception) -> Response:
+    """Anything else: 500 with only a request id to quote. The log has the exception's type
+    and where it was raised, never its message (it may quote the request or a secret)."""
+    metrics.add_metric(name="UnexpectedErrors", unit=MetricUnit.Count, value=1)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
+    logger.error("unexpected error", extra={"error_type": type(exc).__name__, "where": where})
+    return _error(
+        500,
+        "internal_error",
+        f"internal error; quote request id {_request_id()} to the broker's administrators",
+    )
+
+
+def _request_id() -> str:
+    context = app.current_event.raw_event.get("requestContext")
+    request_id = context.get("requestId") if isinstance(context, dict) else None
+    return str(request_id or app.lambda_context.aws_request_id)
+
+
 @app.not_found
 def not_found(_: Exception) -> Response:
     return _error(
@@ -193,10 +296,16 @@ def not_found(_: Exception) -> Response:
 
 
 def describe_validation_errors(errors: Any) -> str:
-    """'body.duration: Input should be ...; body.nonce: Field required' (values never echoed)."""
+    """'body.duration: Input should be ...; body.nonce: Field required' (values never echoed;
+    a key that does not look like a field name is shown as '?'; at most 10 errors)."""
     parts = []
-    for err in errors:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("function-after",))
+    errors = list(errors)
+    for err in errors[:MAX_DESCRIBED_ERRORS]:
+        loc = ".".join(
+            str(p) if FIELD_NAME.fullmatch(str(p)) else "?"
+            for p in err.get("loc", ())
+            if p not in ("function-after",)
+        )
         if loc == "body" and err.get("type") == "missing":
             parts.append("body: a JSON object is required")
         elif err.get("type") == "json_invalid":
@@ -205,6 +314,8 @@ def describe_validation_errors(errors: Any) -> str:
             parts.append(f"{loc}: unknown field")
         else:
             parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    if len(errors) > MAX_DESCRIBED_ERRORS:
+        parts.append(f"and {len(errors) - MAX_DESCRIBED_ERRORS} more")
     return "; ".join(parts) or "invalid request"
 
 

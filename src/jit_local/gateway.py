@@ -249,33 +249,31 @@ def _authorization_parameters(authorization: str) -> dict[str, str]:
 
 
 def _request_time(amz_date: str | None, http_date: str | None) -> tuple[float, str]:
-    """The request's time (epoch seconds) and its SigV4 timestamp (X-Amz-Date, else Date)."""
-    if amz_date is not None:
-        try:
+    """The request's time (epoch seconds) and its SigV4 timestamp (X-Amz-Date, else Date).
+
+    Any date that cannot be read, or that lies outside what a datetime holds once moved to
+    UTC (year 9999 at -23:59), is API Gateway's 403, never a failure of the gateway.
+    """
+    given = amz_date if amz_date is not None else http_date
+    try:
+        if amz_date is not None:
             if not _AMZ_DATE.fullmatch(amz_date):
                 raise ValueError(amz_date)
             moment = datetime.strptime(amz_date, SIGV4_TIMESTAMP).replace(tzinfo=UTC)
-        except ValueError:
-            raise GatewayError(
-                403,
-                INCOMPLETE_SIGNATURE,
-                f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'. "
-                "See http://en.wikipedia.org/wiki/ISO_8601",
-            ) from None
-    else:
-        assert http_date is not None
-        try:
+        elif http_date is not None:
             moment = parsedate_to_datetime(http_date)
-        except (TypeError, ValueError):
-            raise GatewayError(
-                403,
-                INCOMPLETE_SIGNATURE,
-                f"Date must be in ISO-8601 'basic format'. Got '{http_date}'. "
-                "See http://en.wikipedia.org/wiki/ISO_8601",
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp(), moment.astimezone(UTC).strftime(SIGV4_TIMESTAMP)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+        else:
+            raise ValueError("no date")
+        return moment.timestamp(), moment.astimezone(UTC).strftime(SIGV4_TIMESTAMP)
+    except (TypeError, ValueError, OverflowError):
+        raise GatewayError(
+            403,
+            INCOMPLETE_SIGNATURE,
+            f"Date must be in ISO-8601 'basic format'. Got '{given}'. "
+            "See http://en.wikipedia.org/wiki/ISO_8601",
+        ) from None
 
 
 def _check_time_window(request_time: float, timestamp: str, now: float) -> None:

@@ -1,16 +1,26 @@
-"""Request bodies. Unknown fields are errors; numbers are strict (``"1h"`` is not 3600)."""
+"""Request bodies. Unknown fields are errors; numbers are strict (``"1h"`` is not 3600).
+
+``parse_json_body`` reads a body's bytes as strict JSON before any model sees it."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import math
+import re
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from jit_broker.errors import BadRequest
 from jit_broker.naming import MAX_WINDOW_SECONDS, MIN_SESSION_SECONDS
 
 PROFILE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 NONCE_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
 _CONTROL = {chr(c) for c in range(32)} | {chr(127)}
+MAX_JSON_DEPTH = 16  # bodies are flat objects; this bounds what reaches the models
+MAX_NUMBER_CHARS = 24  # a number literal's length (any epoch or duration fits in 20)
+FIELD_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a key shown in a message; others are not
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _no_control_characters(value: str) -> str:
@@ -58,3 +68,75 @@ class RevokeRequest(StrictBody):
     @classmethod
     def _clean_text(cls, value: str | None) -> str | None:
         return None if value is None else _no_control_characters(value)
+
+
+def parse_json_body(data: bytes) -> Any:
+    """The body as JSON, strictly: UTF-8 only, each key once per object, no NaN or
+    Infinity, number literals of at most MAX_NUMBER_CHARS characters, containers nested at
+    most MAX_JSON_DEPTH deep. Raises BadRequest with a message that says what to fix and
+    never quotes the body (an unknown key is named only if it looks like a field name)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("body: is not valid UTF-8") from None
+    if "\ufffd" in text:
+        # API Gateway hands the function bytes that are not UTF-8 as U+FFFD.
+        raise BadRequest("body: is not valid UTF-8 (it holds U+FFFD, a replaced byte)")
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_object_without_duplicates,
+            parse_int=_bounded_int,
+            parse_float=_bounded_float,
+            parse_constant=_no_constant,
+        )
+    except RecursionError:
+        raise BadRequest(f"body: is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except json.JSONDecodeError:
+        raise BadRequest("body: is not valid JSON") from None
+    _check_nesting_and_strings(value)
+    return value
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            where = f"body.{key}" if FIELD_NAME.fullmatch(key) else "body"
+            raise BadRequest(f"{where}: a key is given twice in one object; give it once")
+        seen[key] = value
+    return seen
+
+
+def _bounded_int(literal: str) -> int:
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise BadRequest(f"body: numbers may have at most {MAX_NUMBER_CHARS} characters")
+    return int(literal)
+
+
+def _bounded_float(literal: str) -> float:
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise BadRequest(f"body: numbers may have at most {MAX_NUMBER_CHARS} characters")
+    value = float(literal)
+    if not math.isfinite(value):
+        raise BadRequest("body: numbers must be finite")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise BadRequest("body: NaN and Infinity are not JSON numbers")
+
+
+def _check_nesting_and_strings(value: Any) -> None:
+    """Depth of nesting (iteratively: no recursion on the caller's data) and strings that
+    are valid Unicode (a JSON escape may name a lone surrogate, which no store accepts)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise BadRequest(f"body: is nested deeper than {MAX_JSON_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str) and _LONE_SURROGATE.search(item):
+            raise BadRequest("body: strings must not hold lone surrogates (\\ud800-\\udfff)")
