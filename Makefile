@@ -11,7 +11,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env demo test lint bench clean validate build audit-deps test-future
+.PHONY: help env demo test lint bench clean validate build audit-deps test-future e2e
 
 help:
 	@echo "make demo   - run the broker end to end on the embedded local stack"
@@ -19,9 +19,10 @@ help:
 	@echo "make lint   - ruff (lint, format check), mypy and bandit"
 	@echo "make test-future - the suite with the clock 400 days ahead (libfaketime)"
 	@echo "make audit-deps - pip-audit of every locked package (needs PyPI's JSON API)"
-	@echo "make validate - sam validate --lint on template.yaml (SAM CLI in its own venv, no AWS account)"
+	@echo "make validate - sam validate --lint, cfn-lint and checkov on template.yaml (own venvs, no AWS account)"
 	@echo "make bench  - benchmarks (ratios against a baseline measured in the same run)"
-	@echo "make build  - sam build for deployment (then: .tools/sam/bin/sam deploy --guided)"
+	@echo "make build  - sam build for deployment (then: .tools/sam/bin/sam deploy --guided; docs/deploy.md)"
+	@echo "make e2e    - the demo's scenario against a deployed stack (JIT_E2E_API_URL, AWS_PROFILE; docs/deploy.md)"
 
 $(UV):
 	@test -n "$(BOOT_PYTHON)" || { echo "python3 is needed to bootstrap uv" >&2; exit 1; }
@@ -60,8 +61,26 @@ $(SAM_VENV)/.installed: tools/sam/requirements.txt | $(UV)
 	echo '{"telemetryEnabled": false, "lastVersionCheck": 32503680000.0}' > $(SAM_HOME)/metadata.json
 	@touch $@
 
-validate: $(SAM_VENV)/.installed
+# checkov in a venv of its own as well (it pins its own dependencies), from hashed pins.
+CHECKOV_VENV := $(TOOLS)/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# No network for checkov either: no PyPI version check, no guideline mapping and no policy
+# download from its platform (there is no API key: --skip-download makes that explicit).
+CHECKOV_RUN := $(SAM_RUN) CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=TRUE
+
+$(CHECKOV_VENV)/.installed: tools/checkov/requirements.txt | $(UV)
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime) is needed: install it with pyenv" >&2; exit 1; }
+	rm -rf $(CHECKOV_VENV)
+	$(UV) venv --quiet --python "$(PYTHON312)" $(CHECKOV_VENV)
+	$(UV) pip install --quiet --require-hashes --python $(CHECKOV_VENV)/bin/python -r tools/checkov/requirements.txt
+	@touch $@
+
+# The template as SAM, CloudFormation's linter and checkov see it. A finding is fixed, or
+# skipped in place in template.yaml with its reason (Metadata: cfn-lint / checkov skip).
+validate: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM_RUN) $(SAM) validate --lint --template-file template.yaml
+	$(SAM_RUN) $(SAM_VENV)/bin/cfn-lint --regions us-east-1 us-west-2 eu-west-1 eu-central-1 ap-southeast-2 -- template.yaml
+	$(CHECKOV_RUN) $(CHECKOV) -f template.yaml --framework cloudformation --quiet --compact --skip-download
 
 test: env validate lint
 	$(VENV)/bin/pytest -q
@@ -71,6 +90,14 @@ test: env validate lint
 build: $(SAM_VENV)/.installed
 	PATH="$(dir $(PYTHON312)):$$PATH" PIP_NO_DEPS=1 SAM_CLI_TELEMETRY=0 \
 		__SAM_CLI_APP_DIR=$(abspath $(SAM_HOME)) $(SAM) build
+
+# The demo's scenario against a deployed stack, with the caller's real AWS credentials
+# (docs/deploy.md): JIT_E2E_API_URL (the stack's ApiUrl output) and AWS_PROFILE (or keys) of
+# a caller the access policy entitles to JIT_E2E_PROFILE (default s3-read), whose bucket is
+# JIT_E2E_BUCKET (default example-bucket). Without JIT_E2E_API_URL every test is skipped and
+# says why.
+e2e: env
+	$(VENV)/bin/pytest -m e2e tests/e2e
 
 lint: env
 	$(VENV)/bin/ruff check .
