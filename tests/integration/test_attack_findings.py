@@ -312,3 +312,15 @@ def test_an_administrator_may_revoke_but_not_take_sessions_of_anothers_grant(
     )
     assert status == 403 and body["error"]["code"] == "not_entitled"
     assert call("POST", f"/v1/grants/{gid}/revoke", {}, user_arn=ADMIN)[0] == 200
+
+
+def test_revoking_a_revoked_grant_whose_role_is_gone_answers_200_and_writes_nothing(
+    stack: Any, call: Any
+) -> None:
+    _, _, first = call("POST", "/v1/grants", grant_body())
+    gid = first["grant"]["id"]
+    assert call("POST", f"/v1/grants/{gid}/revoke", {})[0] == 200
+    stack.calls.clear()
+    status, _, body = call("POST", f"/v1/grants/{gid}/revoke", {})
+    assert status == 200 and body["grant"]["status"] == "revoked"
+    assert [op for op in stack.calls.operations() if op[0].isupper() and "Role" in op] == []

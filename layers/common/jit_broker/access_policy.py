@@ -257,6 +257,8 @@ def _parse(text: str) -> AccessPolicy:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PolicyInvalid([f"not valid YAML: {exc}"]) from exc
+    except RecursionError as exc:  # the YAML parser recurses once per level of nesting
+        raise PolicyInvalid(["nested too deeply: an access policy is a few levels deep"]) from exc
     if not isinstance(data, dict):
         raise PolicyInvalid(["the document must be a mapping with 'accounts' and 'profiles'"])
     try:

@@ -303,11 +303,11 @@ class Broker:
             )
         elif grant.status != GrantStatus.REVOKED:
             raise GrantNotActive(f"grant {grant_id} is {grant.status.value}: nothing to revoke")
+        if grant.role_removed_at is not None:
+            return grant  # revoked and its role already gone: nothing left to do
         self._iam.deny_everything(grant.role_name)
         self._ledger.release_slot(grant)
-        if grant.role_removed_at is None and self._iam.teardown(
-            grant.role_name, tuple(grant.managed_policy_arns or ())
-        ):
+        if self._iam.teardown(grant.role_name, tuple(grant.managed_policy_arns or ())):
             with contextlib.suppress(GrantNotActive):  # the auditor marked it cleaned meanwhile
                 self._ledger.role_removed(grant, now=now)
             grant = grant.model_copy(update={"role_removed_at": now})
