@@ -25,7 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from jit_broker.errors import BadRequest, BrokerError, PolicyInvalid
-from jit_broker.identity import Caller, caller_from_context
+from jit_broker.identity import Caller
 from jit_broker.models.audit import AuditRequest, AuditResponse
 from jit_broker.models.input import (
     FIELD_NAME,
@@ -96,7 +96,8 @@ app._request_validation_middleware = JsonBodyValidation()
 
 
 def _caller() -> Caller:
-    return caller_from_context(app.current_event.raw_event.get("requestContext"))
+    """The verified caller; every route asks, so the broker's own sessions get nothing."""
+    return broker().identify(app.current_event.raw_event.get("requestContext"))
 
 
 def _time_left() -> float:
@@ -223,6 +224,7 @@ def audit(body: Annotated[AuditRequest, Body()]) -> Response[AuditResponse]:
 
 @app.get("/v1/openapi.json")
 def openapi() -> Response[dict[str, Any]]:
+    _caller()
     schema = app.get_openapi_json_schema(title="JIT access broker", version="1")
     return _json(200, json.loads(schema))
 

@@ -89,20 +89,24 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 
 # API Gateway's error types and messages.
-MISSING_TOKEN = "MissingAuthenticationTokenException"
+MISSING_TOKEN = "MissingAuthenticationTokenException"  # an API Gateway message  # nosec B105
 INCOMPLETE_SIGNATURE = "IncompleteSignatureException"
 INVALID_SIGNATURE = "InvalidSignatureException"
 UNRECOGNIZED_CLIENT = "UnrecognizedClientException"
-EXPIRED_TOKEN = "ExpiredTokenException"
-MSG_MISSING_TOKEN = "Missing Authentication Token"
+EXPIRED_TOKEN = "ExpiredTokenException"  # an API Gateway message  # nosec B105
+MSG_MISSING_TOKEN = "Missing Authentication Token"  # an API Gateway message  # nosec B105
 MSG_DATE_REQUIRED = (
     "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
 )
 MSG_HOST_NOT_SIGNED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
 MSG_WRONG_REGION = "Credential should be scoped to a valid region. "
 MSG_WRONG_SERVICE = f"Credential should be scoped to correct service: '{SERVICE}'. "
-MSG_INVALID_TOKEN = "The security token included in the request is invalid."
-MSG_EXPIRED_TOKEN = "The security token included in the request is expired"
+MSG_INVALID_TOKEN = (
+    "The security token included in the request is invalid."  # an API Gateway message  # nosec B105
+)
+MSG_EXPIRED_TOKEN = (
+    "The security token included in the request is expired"  # an API Gateway message  # nosec B105
+)
 MSG_SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. "
     "Check your AWS Secret Access Key and signing method. "
