@@ -177,7 +177,7 @@ def test_threat31_decoys_and_unledgered_roles_survive_as_findings_only(stack):
 
 def test_a_role_younger_than_the_minimum_age_is_not_even_reported(stack):
     plain_role(stack, "jit-just-made")
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     created = stack.iam.get_role(RoleName="jit-just-made")["Role"]["CreateDate"]
     young = int(created.astimezone(UTC).timestamp())
