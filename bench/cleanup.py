@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from jit_broker.cleanup import Auditor
     from jit_broker.models.domain import Grant, GrantStatus
     from jit_broker.settings import AuditSettings
-    from jit_local.seed import OWNER_TAG, seed_broker_resources
+    from jit_local.seed import OWNER_TAG, ROLE_PATH, seed_broker_resources
 
     with mock_aws():
         iam = boto3.client("iam", region_name="us-east-1")
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             expires = NOW - 100_000 if i < stale_count else NOW + 3600
             out = iam.create_role(
                 RoleName=naming.role_name_for(gid),
-                Path="/jit/",
+                Path=ROLE_PATH,
                 AssumeRolePolicyDocument=documents.compact(
                     documents.trust_policy(seeded.broker_role_arn, expires)
                 ),
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         listed = sum(
             len(p["Roles"])
             for p in iam.get_paginator("list_roles").paginate(
-                PathPrefix="/jit/", PaginationConfig={"PageSize": PAGE}
+                PathPrefix=ROLE_PATH, PaginationConfig={"PageSize": PAGE}
             )
         )
         baseline = time.perf_counter() - started

@@ -85,7 +85,7 @@ def warm_grant(rounds: int, *, capped: bool) -> float:
     from moto import mock_aws
 
     from jit_broker import runtime
-    from jit_local.seed import TABLE_NAME, seed_broker_resources
+    from jit_local.seed import ROLE_PATH, TABLE_NAME, seed_broker_resources
     from tests.conftest import LambdaContext, api_event, build_broker
 
     with mock_aws(), tempfile.TemporaryDirectory() as tmp:
@@ -157,7 +157,7 @@ def warm_grant(rounds: int, *, capped: bool) -> float:
                 slot=0 if capped else None,
             )
             role = iam.create_role(
-                Path="/jit/",
+                Path=ROLE_PATH,
                 RoleName=grant.role_name,
                 AssumeRolePolicyDocument=compact(trust_policy(seeded.broker_role_arn, expires)),
                 MaxSessionDuration=3600,

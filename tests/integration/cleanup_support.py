@@ -14,6 +14,7 @@ from jit_broker.adapters.ledger import Ledger
 from jit_broker.cleanup import Auditor
 from jit_broker.models.domain import Grant, GrantStatus
 from jit_broker.settings import AuditSettings
+from jit_local.seed import ROLE_PATH
 from tests.conftest import FakeMonotonic, owner_of
 
 JIT_USER = "arn:aws:iam::123456789012:user/JITUser"
@@ -123,7 +124,7 @@ def profile_statements(stack: Any) -> list[dict[str, Any]]:
 def role_spec(stack: Any, grant: Grant) -> RoleSpec:
     return RoleSpec(
         name=grant.role_name,
-        path="/jit/",
+        path=ROLE_PATH,
         trust_policy=documents.trust_policy(stack.seeded.broker_role_arn, grant.expires_at),
         permissions_policy=documents.grant_policy(profile_statements(stack), grant.expires_at),
         managed_policy_arns=(),
@@ -140,7 +141,7 @@ def role_spec(stack: Any, grant: Grant) -> RoleSpec:
 
 
 def plain_role(
-    stack: Any, name: str, path: str = "/jit/", owner: str | None = "jit-broker-local"
+    stack: Any, name: str, path: str = ROLE_PATH, owner: str | None = "jit-broker-local"
 ) -> str:
     tags = [{"Key": documents.TAG_OWNER, "Value": owner}] if owner else []
     return str(

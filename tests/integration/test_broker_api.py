@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from jit_local.seed import ROLE_PATH
 from tests.conftest import ACCOUNT, JIT_USER, OTHER_USER, grant_body
 
 EXAMPLE_STATEMENTS = [
@@ -105,7 +106,7 @@ def test_grant_creates_the_exact_role_and_session(stack: Any, call: Any) -> None
 
     (create,) = stack.calls.named("CreateRole")
     assert create == {
-        "Path": "/jit/",
+        "Path": ROLE_PATH,  # the stack's own: /jit/<stack>/
         "RoleName": role_name,
         "AssumeRolePolicyDocument": json.dumps(
             {
@@ -153,7 +154,7 @@ def test_grant_creates_the_exact_role_and_session(stack: Any, call: Any) -> None
     }
     (assume,) = stack.calls.named("AssumeRole")
     assert assume == {
-        "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/jit/{role_name}",
+        "RoleArn": f"arn:aws:iam::{ACCOUNT}:role{ROLE_PATH}{role_name}",
         "RoleSessionName": "jit-JITUser",
         "SourceIdentity": "JITUser",
         "DurationSeconds": 1800,
@@ -337,7 +338,7 @@ def test_ledger_failure_returns_503_and_no_credentials(
         "jit-grant",
         "jit-revoked",
     ]
-    assert assume["RoleArn"].startswith(f"arn:aws:iam::{ACCOUNT}:role/jit/")
+    assert assume["RoleArn"].startswith(f"arn:aws:iam::{ACCOUNT}:role{ROLE_PATH}")
 
 
 def test_access_denied_right_after_creation_is_retried(

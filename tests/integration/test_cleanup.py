@@ -16,6 +16,7 @@ from jit_broker.adapters.ledger import Ledger
 from jit_broker.cleanup import AS_CURRENT_PROFILE, AS_WRITTEN
 from jit_broker.documents import policy_digest
 from jit_broker.models.domain import GrantStatus
+from jit_local.seed import ROLE_PATH
 from tests.conftest import FROZEN_AT, FakeMonotonic, grant_body
 from tests.integration.cleanup_support import (
     Events,
@@ -118,7 +119,8 @@ def test_removing_a_stale_role_takes_at_most_six_iam_calls_plus_one_tag_read(sta
         "jit-grant",
         "jit-revoked",
     ]
-    assert stack.calls.named("ListRoles")[0] == {"PathPrefix": "/jit/", "MaxItems": 1000}
+    # The stack's own path only (/jit/<stack>/): another stack's roles are never even listed.
+    assert stack.calls.named("ListRoles")[0] == {"PathPrefix": ROLE_PATH, "MaxItems": 1000}
     assert grant.role_name not in role_names(stack)
 
 
@@ -129,12 +131,15 @@ def test_threat31_decoys_and_unledgered_roles_survive_as_findings_only(stack):
     """Removal needs the whole proof: the path, the broker's name pattern, the owner tag and a
     ledger record with the role's RoleId. A team's role under the path with the owner tag
     (the attack's `/jit/some-team-role`), or a broker-named role the ledger never recorded,
-    is reported, never removed."""
+    is reported, never removed. Roles of another stack's path, or of the /jit/ all stacks
+    share, are not even looked at."""
     at = NOW + 10**6  # every role is old enough
     decoys = {
         "jit-at-root": "/",
         "jit-in-jitx": "/jitx/",
-        "jit-in-sub": "/jit/sub/",
+        "jit-in-shared-jit": "/jit/",
+        "jit-in-other-stack": "/jit/jit-broker-other/",
+        "jit-in-sub": f"{ROLE_PATH}sub/",
     }
     for name, path in decoys.items():
         plain_role(stack, name, path)
@@ -256,7 +261,7 @@ def test_teardown_interrupted_after_each_step_completes_on_the_next_run(stack, c
         PolicyName="extra-managed", PolicyDocument=json.dumps(documents.deny_all())
     )["Policy"]["Arn"]
     stack.iam.attach_role_policy(RoleName=name, PolicyArn=arn)
-    stack.iam.create_instance_profile(InstanceProfileName="jit-profile", Path="/jit/")
+    stack.iam.create_instance_profile(InstanceProfileName="jit-profile", Path=ROLE_PATH)
     stack.iam.add_role_to_instance_profile(InstanceProfileName="jit-profile", RoleName=name)
     at = NOW + SESSION_AND_SKEW + 1
 

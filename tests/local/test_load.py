@@ -20,6 +20,7 @@ import pytest
 import yaml
 from boto3.dynamodb.types import TypeDeserializer
 
+from jit_local.seed import ROLE_PATH
 from jit_local.server import ADMIN, EXAMPLE_POLICY, LocalStack
 
 ACCOUNT = "123456789012"
@@ -98,8 +99,8 @@ def table_items(stack: LocalStack) -> list[dict[str, Any]]:
 def jit_roles(stack: LocalStack) -> list[dict[str, Any]]:
     iam = stack.client("iam", stack.keys[ADMIN])
     roles: list[dict[str, Any]] = []
-    for page in iam.get_paginator("list_roles").paginate(PathPrefix="/jit/"):
-        roles.extend(r for r in page["Roles"] if r["Path"] == "/jit/")
+    for page in iam.get_paginator("list_roles").paginate(PathPrefix=ROLE_PATH):
+        roles.extend(r for r in page["Roles"] if r["Path"] == ROLE_PATH)
     return roles
 
 
