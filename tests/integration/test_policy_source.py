@@ -64,3 +64,19 @@ def test_file_policy_is_reloaded_when_the_file_changes(tmp_path: Path) -> None:
 
     os.utime(path, (1, 1))  # a different mtime, as an edit would give
     assert policy_source.load_policy(path=str(path)).profiles["s3-read"].max_window == 7200
+
+
+def test_a_missing_ssm_parameter_is_a_typed_503_not_a_crash() -> None:
+    from jit_broker.errors import PolicyUnavailable
+
+    with mock_aws(), pytest.raises(PolicyUnavailable) as refused:
+        policy_source.load_policy(parameter="/jit-broker/no-such-policy")
+    assert refused.value.status == 503 and refused.value.code == "policy_unavailable"
+    assert "no-such-policy" not in refused.value.message  # nothing of the stack's layout
+
+
+def test_a_missing_policy_file_is_a_typed_503(tmp_path: Path) -> None:
+    from jit_broker.errors import PolicyUnavailable
+
+    with pytest.raises(PolicyUnavailable):
+        policy_source.load_policy(path=str(tmp_path / "absent.yaml"))

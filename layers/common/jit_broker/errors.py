@@ -76,6 +76,13 @@ class AwsUnavailable(BrokerError):
     code = "aws_unavailable"
 
 
+class PolicyUnavailable(BrokerError):
+    """The access policy cannot be read (no such parameter or file, SSM refused or down)."""
+
+    status = 503
+    code = "policy_unavailable"
+
+
 class PolicyInvalid(Exception):
     """The access policy document does not validate; ``errors`` name the bad fields by path."""
 

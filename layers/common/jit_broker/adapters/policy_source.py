@@ -11,6 +11,12 @@ from collections.abc import Collection
 from pathlib import Path
 
 from jit_broker.access_policy import AccessPolicy, parse_policy, refuse_beyond_stack
+from jit_broker.errors import PolicyUnavailable
+
+UNREADABLE = (
+    "the broker's access policy cannot be read; try again later or ask its administrators "
+    "(the parameter or file it names must exist and be readable by the broker)"
+)
 
 CACHE_SECONDS = 60
 
@@ -39,11 +45,15 @@ _file_cache: dict[str, tuple[float, AccessPolicy]] = {}
 
 
 def _from_file(path: str) -> AccessPolicy:
-    mtime = Path(path).stat().st_mtime
-    cached = _file_cache.get(path)
-    if cached and cached[0] == mtime:
-        return cached[1]
-    policy = parse_policy(Path(path).read_text(encoding="utf-8"))
+    try:
+        mtime = Path(path).stat().st_mtime
+        cached = _file_cache.get(path)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyUnavailable(UNREADABLE) from exc
+    policy = parse_policy(text)
     _file_cache[path] = (mtime, policy)
     return policy
 
@@ -53,8 +63,12 @@ _ssm_cache: dict[str, tuple[str, AccessPolicy]] = {}
 
 def _from_ssm(name: str) -> AccessPolicy:
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-    text = str(parameters.get_parameter(name, max_age=CACHE_SECONDS))
+    try:
+        text = str(parameters.get_parameter(name, max_age=CACHE_SECONDS))
+    except GetParameterError as exc:  # no such parameter, access denied, SSM unreachable
+        raise PolicyUnavailable(UNREADABLE) from exc
     cached = _ssm_cache.get(name)
     if cached and cached[0] == text:
         return cached[1]
