@@ -206,11 +206,6 @@ def attach(policy_arn: str) -> dict[str, str]:
     return {**ON_BOUNDED_ROLE, "iam:PolicyARN": policy_arn}
 
 
-DEEPER_PATH = (
-    "role/<path>jit-g-* also matches a role of any name under a deeper path (<path>jit-g-x/): "
-    "the auditor leaves such roles alone (threat 31), so the broker must not create them"
-)
-
 # One request per line: the table reads as a table.
 # fmt: off
 BROKER_ROWS = [
@@ -238,7 +233,7 @@ BROKER_ROWS = [
     Row("32", "broker", "iam:CreateRole", "{grant_role}", DENIED, "no role with another boundary", create_role(boundary="{other_boundary}")),
     Row("32", "broker", "iam:CreateRole", "arn:aws:iam::{account}:role{path}admin", DENIED, "no other role name under its path", create_role()),
     Row("32", "broker", "iam:CreateRole", "arn:aws:iam::{account}:role/{grant_name}", DENIED, "no role outside its path", create_role()),
-    Row("32", "broker", "iam:CreateRole", "arn:aws:iam::{account}:role{path}{grant_name}/backdoor", DENIED, "no role under a deeper path", create_role(), pending=DEEPER_PATH),
+    Row("32", "broker", "iam:CreateRole", "arn:aws:iam::{account}:role{path}{grant_name}/backdoor", DENIED, "no role under a deeper path", create_role()),
     Row("32", "broker", "iam:TagRole", "{grant_role}", DENIED, "never tags as another owner", create_role(owner="{other_owner}")),
     Row("32", "broker", "iam:UntagRole", "{grant_role}", EXPLICIT_DENY, "never untags", {"aws:TagKeys": ["jit:owner"]}),
     Row("32", "broker", "iam:UpdateAssumeRolePolicy", "{grant_role}", EXPLICIT_DENY, "never changes trust"),

@@ -127,7 +127,8 @@ def boundary_statements(
 
 
 def statements_with_action(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
-    return [s for s in statements if action in as_list(s["Action"])]
+    """The statements that allow ``action`` (denies are checked on their own)."""
+    return [s for s in statements if s["Effect"] == "Allow" and action in as_list(s["Action"])]
 
 
 def functions(resources: dict[str, Any]) -> dict[str, Any]:
@@ -1577,3 +1578,21 @@ def test_every_parameter_is_constrained_and_its_default_passes(template):
 def test_list_and_arn_parameters_take_only_well_formed_values(template, name, good, bad):
     pattern = template["Parameters"][name]["AllowedPattern"]
     assert re.fullmatch(pattern, good) and not re.fullmatch(pattern, bad)
+
+
+def test_threat32_the_broker_never_makes_or_uses_a_role_below_its_path(resources):
+    # role/jit/<stack>/jit-g-* also matches role/jit/<stack>/jit-g-x/<any name>: a role at a
+    # deeper path, which the auditor (exact path only, threat 31) never removes. A compromised
+    # broker could make one trusting an outside account: a backdoor that outlives every grant.
+    statements = resolved(broker_statements(resources), stack_values("jit-broker"))
+    base = f"arn:aws:iam::{ACCOUNT}:role/jit/jit-broker/"
+    deeper = f"{base}jit-g-x/backdoor"
+    for action in (
+        "iam:CreateRole",
+        "iam:TagRole",
+        "iam:PutRolePolicy",
+        "iam:AttachRolePolicy",
+        "sts:AssumeRole",
+    ):
+        assert denied(statements, action, deeper), action
+        assert not denied(statements, action, base + GRANT_ROLE_NAME), action
