@@ -256,14 +256,28 @@ def test_revoke_writes_the_ledger_first_then_denies_everything(stack: Any, call:
     assert stack.calls.named("AssumeRole") == []
 
 
-def test_revoking_twice_completes_the_revocation_again(stack: Any, call: Any) -> None:
+def test_revoking_again_completes_a_revocation_that_stopped_half_way(stack: Any, call: Any) -> None:
+    from botocore.exceptions import ClientError
+
     _, _, first = call("POST", "/v1/grants", grant_body())
     gid = first["grant"]["id"]
-    assert call("POST", f"/v1/grants/{gid}/revoke", {})[0] == 200
+
+    def delete_role_fails(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ServiceFailure", "Message": "x"}}, "DeleteRole")
+
+    stack.iam.meta.events.register("before-call.iam.DeleteRole", delete_role_fails, "stop")
+    assert call("POST", f"/v1/grants/{gid}/revoke", {})[0] == 200  # revoked, role still there
+    assert [r["RoleName"] for r in stack.jit_roles()] == [f"jit-{gid}"]
+    stack.iam.meta.events.unregister("before-call.iam.DeleteRole", unique_id="stop")
     stack.calls.clear()
     status, _, body = call("POST", f"/v1/grants/{gid}/revoke", {})
     assert status == 200 and body["grant"]["status"] == "revoked"
     assert [p["PolicyName"] for p in stack.calls.named("PutRolePolicy")] == ["jit-revoked"]
+    assert stack.jit_roles() == []
+    # and once the role is gone, a further revoke touches nothing
+    stack.calls.clear()
+    assert call("POST", f"/v1/grants/{gid}/revoke", {})[0] == 200
+    assert stack.calls.named("PutRolePolicy") == [] and stack.calls.named("DeleteRole") == []
 
 
 def test_someone_elses_grant_is_not_found(stack: Any, call: Any) -> None:
