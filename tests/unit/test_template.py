@@ -523,7 +523,8 @@ def test_tracer_never_captures_responses_or_errors(template):
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
     assert env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
-    assert env["POWERTOOLS_SERVICE_NAME"] == "jit-broker"
+    # each stack its own metrics' service dimension (its alarms select it)
+    assert env["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
     for name, fn in functions(template["Resources"]).items():
         fn_env = fn["Properties"].get("Environment", {}).get("Variables", {})
         assert fn_env.get("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "false") == "false", name
@@ -1449,13 +1450,18 @@ ALARMS = [
         "ApproximateNumberOfMessagesVisible",
         {"QueueName": {"Fn::GetAtt": ["AuditorDeadLetterQueue", "QueueName"]}},
     ),
-    ("AuditDriftAlarm", "JitBroker", "AuditDrift", {"service": "jit-broker"}),
-    ("AuditUnexpectedRolesAlarm", "JitBroker", "AuditUnexpectedRoles", {"service": "jit-broker"}),
+    ("AuditDriftAlarm", "JitBroker", "AuditDrift", {"service": {"Ref": "AWS::StackName"}}),
+    (
+        "AuditUnexpectedRolesAlarm",
+        "JitBroker",
+        "AuditUnexpectedRoles",
+        {"service": {"Ref": "AWS::StackName"}},
+    ),
     (
         "LedgerUnavailableAlarm",
         "JitBroker",
         "Refused_ledger_unavailable",
-        {"service": "jit-broker"},
+        {"service": {"Ref": "AWS::StackName"}},
     ),
 ]
 TOPIC_IF_GIVEN = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
@@ -1492,6 +1498,7 @@ def test_alarmed_metrics_are_the_ones_the_functions_publish(translated):
     from jit_broker.errors import LedgerUnavailable
     from jit_broker.observability import metrics
 
+    # the service dimension is POWERTOOLS_SERVICE_NAME (the stack's name in Lambda; tests: jit-broker)
     assert (metrics.namespace, metrics.service) == ("JitBroker", "jit-broker")
     emitted = inspect.getsource(Auditor._emit)
     assert '"AuditDrift"' in emitted and '"AuditUnexpectedRoles"' in emitted

@@ -21,6 +21,9 @@ for _name in QUIET_LIBRARIES:
 # Routes like whoami publish no metric; that is expected, not worth a warning per request.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
-logger = Logger(service="jit-broker")
-tracer = Tracer(service="jit-broker", patch_modules=("botocore",))  # only the AWS SDK is traced
-metrics = Metrics(namespace="JitBroker", service="jit-broker")
+# The service is POWERTOOLS_SERVICE_NAME, read by Powertools: the template sets the stack's
+# name (each stack's metrics carry their own `service` dimension, which its alarms select),
+# the local stack and the tests "jit-broker".
+logger = Logger()
+tracer = Tracer(patch_modules=("botocore",))  # only the AWS SDK is traced
+metrics = Metrics(namespace="JitBroker")
