@@ -14,8 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import os
+
 import boto3
 import pytest
+
+# Powertools reads its service name when jit_broker.observability is first imported, which
+# may be at collection: the same name the autouse fixture sets, whatever imports first.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "jit-broker")
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
