@@ -156,6 +156,18 @@ def scenario(env: dict[str, str]) -> None:
     )
     expect(not ok and code == "AccessDenied", "listing another bucket is denied")
 
+    as_grant = {
+        **{k: v for k, v in env.items() if k not in ("AWS_PROFILE", "JIT_PROFILE")},
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+    }
+    chained = jit(as_grant, "request", "s3-read", "--reason", "chaining", who="the grant itself")
+    expect(
+        chained.returncode == 4,
+        "the grant's own credentials may not call the broker: nothing minted from a grant",
+    )
+
     step(5, "OtherUser, who is not entitled, is refused")
     admin_iam = admin_client(env, "iam")
     other = as_new_key_of(env, "OtherUser")
@@ -169,8 +181,10 @@ def scenario(env: dict[str, str]) -> None:
     revoked = jit(env, "revoke", grant_id)
     expect(
         revoked.returncode == 0 and json.loads(revoked.stdout)["status"] == "revoked",
-        "grant revoked (ledger first, then a deny-all on its role)",
+        "grant revoked (ledger first, then a deny-all on its role, then the role torn down)",
     )
+    left = [r["RoleName"] for r in admin_iam.list_roles(PathPrefix="/jit/")["Roles"]]
+    expect(f"jit-{grant_id}" not in left, "its role is already gone from IAM")
     ok, code = aws_call(
         "list example-bucket again", lambda: s3.list_objects_v2(Bucket="example-bucket")["KeyCount"]
     )
