@@ -160,6 +160,9 @@ class LocalStack:
             ActionAuthenticatorMixin.request_count = self._saved["request_count"]
             os.environ.clear()
             os.environ.update(self._saved["environ"])
+            from jit_broker.settings import get_settings
+
+            get_settings.cache_clear()
             self._saved = {}
 
     def __enter__(self) -> LocalStack:
@@ -238,6 +241,11 @@ class LocalStack:
             "AWS_ENDPOINT_URL": self.aws_url,
         }
         os.environ.update(function_env)
+        # Settings are read once per process (as in one Lambda environment): a stack started
+        # after another in this process (tests) reads its own, not the last one's.
+        from jit_broker.settings import get_settings
+
+        get_settings.cache_clear()
         admin_sts = self.client("sts", self.keys[ADMIN])
 
         # The auditor runs in this process as the cleanup role (template.yaml's CleanupRole);
