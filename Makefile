@@ -10,6 +10,9 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Bytecode compiled at install, as pip compiles a Lambda layer: imports (and the cold-start
+# benchmark) then do not depend on whether this machine lets Python write .pyc files.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help env demo test lint bench clean validate build audit-deps test-future e2e
 
