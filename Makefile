@@ -20,7 +20,7 @@ help:
 	@echo "make demo   - run the broker end to end on the embedded local stack"
 	@echo "make test   - install what the tests need and run the whole suite"
 	@echo "make lint   - ruff (lint, format check), mypy and bandit"
-	@echo "make test-future - the suite with the clock 400 days ahead (libfaketime)"
+	@echo "make test-future - the suite with the clock 400 days ahead in every Python process"
 	@echo "make audit-deps - pip-audit of every locked package (needs PyPI's JSON API)"
 	@echo "make validate - sam validate --lint, cfn-lint and checkov on template.yaml (own venvs, no AWS account)"
 	@echo "make bench  - benchmarks (ratios against a baseline measured in the same run)"
@@ -115,11 +115,10 @@ audit-deps: env
 	$(UV) export --frozen --no-hashes --all-groups --no-emit-project --quiet > .tools/requirements-audit.txt
 	$(VENV)/bin/pip-audit --strict --disable-pip --no-deps --progress-spinner off -r .tools/requirements-audit.txt
 
-# The suite with the machine's clock a year and more ahead (libfaketime, also for subprocesses):
+# The suite with the clock 400 days ahead in every Python process it starts (tools/clock_shift):
 # no test may depend on the day it runs.
 test-future: env
-	@command -v faketime >/dev/null || { apt-get update -qq && apt-get install -y -qq faketime; }
-	faketime -f '+400d' $(VENV)/bin/pytest -q -p no:cacheprovider
+	JIT_TEST_CLOCK_SHIFT_DAYS=400 PYTHONPATH=$(abspath tools/clock_shift) $(VENV)/bin/pytest -q -p no:cacheprovider
 
 demo: env $(SAM_VENV)/.installed
 	$(VENV)/bin/python -m jit_local.demo
