@@ -266,6 +266,7 @@ def test_threat29_one_owner_is_capped_before_the_stack_is(stack: Any, call: Any)
 # ------------------------------------------------------------------ the session route
 
 
+@pytest.mark.usefixtures("frozen_clock")  # the limit is per minute: no minute may roll over
 def test_session_requests_are_rate_limited_before_sts(stack: Any, call: Any) -> None:
     edit_policy(stack, lambda p: p["limits"].update(requests_per_minute=3))
     _, _, first = call("POST", "/v1/grants", grant_body())

@@ -460,6 +460,7 @@ def test_the_sam_generated_grant_event_is_served_as_is(stack: Any, handler: Any)
     assert json.loads(response["body"])["grant"]["requester"] == JIT_USER
 
 
+@pytest.mark.usefixtures("frozen_clock")  # the limit is per minute: no minute may roll over
 def test_rate_limit_refuses_before_any_iam_call(stack: Any, call: Any) -> None:
     import yaml
 
