@@ -11,6 +11,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,14 @@ EXAMPLE_POLICY = ROOT / "src" / "jit_local" / "access-policy.example.yaml"
 ACCOUNT = "123456789012"
 JIT_USER = f"arn:aws:iam::{ACCOUNT}:user/JITUser"
 OTHER_USER = f"arn:aws:iam::{ACCOUNT}:user/OtherUser"
+# The least environment the broker's settings accept (tests of single settings add to it).
+BROKER_ENV = {
+    "JIT_TABLE_NAME": "jit-grants",
+    "JIT_BOUNDARY_POLICY_ARN": f"arn:aws:iam::{ACCOUNT}:policy/jit-boundary",
+    "JIT_BROKER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/jit-broker-role",
+    "JIT_OWNER_TAG": "jit-broker",
+    "JIT_POLICY_FILE": "/dev/null",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -171,10 +180,10 @@ def build_broker(
     )
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Any:
-    """moto in-process with the broker's table, boundary and role; the handler's broker is
-    this one (clients spied on)."""
+@contextmanager
+def moto_stack(folder: Path) -> Iterator[Stack]:
+    """moto in-process with the broker's table, boundary and roles, the example access policy
+    copied into ``folder``, and the handler's broker wired to spied clients."""
     from moto import mock_aws
 
     from jit_broker import runtime
@@ -187,11 +196,10 @@ def stack(tmp_path: Path) -> Any:
             for name in ("iam", "sts", "dynamodb", "s3")
         }
         seeded = seed_broker_resources(clients["iam"], clients["dynamodb"])
-        policy_file = tmp_path / "access-policy.yaml"
+        policy_file = folder / "access-policy.yaml"
         shutil.copy(EXAMPLE_POLICY, policy_file)
         broker = build_broker(clients, seeded, policy_file)
         runtime.set_broker(broker)
-        calls.clear()
         try:
             yield Stack(
                 clients["iam"],
@@ -205,6 +213,15 @@ def stack(tmp_path: Path) -> Any:
             )
         finally:
             runtime.set_broker(None)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """moto in-process with the broker's table, boundary and role; the handler's broker is
+    this one (clients spied on, the seeding's calls cleared)."""
+    with moto_stack(tmp_path) as running:
+        running.calls.clear()
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -233,12 +250,13 @@ def unique_id_of(arn: str) -> str:
     tests; a re-created principal is given another with ``unique_id=``)."""
     import hashlib
 
-    digest = hashlib.sha256(arn.encode()).hexdigest()[:17].upper()
+    def digest(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()[:17].upper()
+
     if ":assumed-role/" in arn:
-        role = arn.rsplit("/", 1)[0]
-        session = arn.rsplit("/", 1)[1]
-        return f"AROA{hashlib.sha256(role.encode()).hexdigest()[:17].upper()}:{session}"
-    return f"AIDA{digest}"
+        role, session = arn.rsplit("/", 1)
+        return f"AROA{digest(role)}:{session}"
+    return f"AIDA{digest(arn)}"
 
 
 def owner_of(arn: str) -> str:

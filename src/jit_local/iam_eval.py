@@ -81,7 +81,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from functools import lru_cache
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from moto.core.exceptions import JsonRESTError, _RESTError
 from moto.iam.access_control import AssumedRoleAccessKey, IAMRequestBase, S3IAMRequest
@@ -92,6 +92,9 @@ from moto.sts.exceptions import STSValidationError
 from moto.sts.models import sts_backends
 from moto.sts.responses import TokenResponse
 from moto.utilities.utils import get_partition
+
+if TYPE_CHECKING:
+    from jit_local.credentials import CallerKey
 
 __all__ = [
     "Decision",
@@ -735,11 +738,20 @@ def _boundary(iam: IAMBackend, role: Role | None) -> dict[str, Any] | None:
 
 def _session_caller(request: IAMRequestBase, key_id: str) -> _Caller:
     partition = get_partition(request._region)
-    assumed = sts_backends[request.account_id][partition].get_assumed_role_from_access_key(key_id)
-    if assumed is None:
+    caller = _session_principal(request.backend, request.account_id, partition, key_id)
+    if caller is None:
         _raise_invalid_key(request)
+    return caller
+
+
+def _session_principal(
+    iam: IAMBackend, account_id: str, partition: str, key_id: str
+) -> _Caller | None:
+    """The role session of an STS access key (None: no such session)."""
+    assumed = sts_backends[account_id][partition].get_assumed_role_from_access_key(key_id)
+    if assumed is None:
+        return None
     info = session_context(key_id)
-    iam = request.backend
     role = _find_role(iam, assumed.role_arn)
     role_tags = {tag["Key"]: tag["Value"] for tag in (role.tags if role else [])}
     session_policies: list[dict[str, Any]] | None = None
@@ -767,11 +779,18 @@ def _session_caller(request: IAMRequestBase, key_id: str) -> _Caller:
 
 
 def _user_caller(request: IAMRequestBase, key_id: str) -> _Caller:
-    iam = request.backend
+    caller = _user_principal(request.backend, key_id)
+    if caller is None:
+        _raise_invalid_key(request)
+    return caller
+
+
+def _user_principal(iam: IAMBackend, key_id: str) -> _Caller | None:
+    """The IAM user of an active access key (None: no such user or key, or inactive)."""
     user = iam.get_user_from_access_key_id(key_id)
     key = next((k for k in user.access_keys if k.access_key_id == key_id), None) if user else None
     if user is None or key is None or key.status != "Active":
-        _raise_invalid_key(request)
+        return None
     policies = [_load_document(doc, f"{user.arn} {name}") for name, doc in user.policies.items()]
     policies += [_managed_document(p) for p in user.managed_policies.values()]
     for group in iam.get_groups_for_user(user.name):
@@ -1092,17 +1111,46 @@ def _describe_request(
 # --------------------------------------------------------------------------- decision
 
 
-def _denial_reason(caller: _Caller, check: _Check, context: Context) -> str | None:
-    """Why AWS would deny this (action, resource), or None if it is allowed."""
+def _policy_decisions(
+    caller: _Caller, check: _Check, context: Context
+) -> list[tuple[str, Decision]]:
+    """How each kind of policy that applies to the caller judges (action, resource)."""
     policy_sets = [("identity-based policy", caller.identity_policies)]
     if caller.boundary is not None:
         policy_sets.append(("permissions boundary", [caller.boundary]))
     if caller.session_policies is not None:
         policy_sets.append(("session policy", caller.session_policies))
-    decisions = [
+    return [
         (name, evaluate(documents, check.action, check.resource, context))
         for name, documents in policy_sets
     ]
+
+
+def identity_decision(
+    key: CallerKey, action: str, resource: str, request_keys: Mapping[str, str], region: str
+) -> Decision:
+    """How the caller's own policies (identity-based, its boundary, its session's policies)
+    judge ``action`` on ``resource``, for a verified key of the embedded IAM: DENY (an explicit deny), ALLOW (every kind that applies allows) or
+    NEUTRAL. What API Gateway asks IAM for execute-api:Invoke."""
+    iam = iam_backends[key.account_id][get_partition(region)]
+    if key.session_token is None:
+        caller = _user_principal(iam, key.access_key_id)
+    else:
+        caller = _session_principal(iam, key.account_id, get_partition(region), key.access_key_id)
+    if caller is None:  # gone since the signature was verified: nothing allows it
+        return Decision.NEUTRAL
+    context = _base_context(caller, region, _clock()) | {
+        name.lower(): [value] for name, value in request_keys.items()
+    }
+    decisions = [d for _, d in _policy_decisions(caller, _Check(action, resource), context)]
+    if Decision.DENY in decisions:
+        return Decision.DENY
+    return Decision.ALLOW if all(d is Decision.ALLOW for d in decisions) else Decision.NEUTRAL
+
+
+def _denial_reason(caller: _Caller, check: _Check, context: Context) -> str | None:
+    """Why AWS would deny this (action, resource), or None if it is allowed."""
+    decisions = _policy_decisions(caller, check, context)
     if check.needs_trust:
         decisions.append(("role trust policy", _trust_decision(caller, check, context)))
     for name, decision in decisions:

@@ -27,7 +27,6 @@ import io
 import json
 import os
 import re
-import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
@@ -37,20 +36,17 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
 from tests.conftest import (
-    EXAMPLE_POLICY,
     FROZEN_AT,
     ROOT,
-    CallLog,
     LambdaContext,
     Stack,
     api_event,
-    build_broker,
     grant_body,
+    moto_stack,
 )
 
 ALL_KINDS = ("throttling", "access_denied", "server_error", "timeout")
@@ -623,43 +619,17 @@ def _collection_stack() -> Iterator[Stack]:
     environment), outside a test: the cases are made while tests are collected. On the frozen
     clock the tests use."""
     import time_machine
-    from moto import mock_aws
-
-    from jit_broker import runtime
-    from jit_local.seed import seed_broker_resources
 
     cleared = {k: "" for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN")}
     with (
         tempfile.TemporaryDirectory() as tmp,
         mock.patch.dict(os.environ, cleared | _ENV),
         time_machine.travel(FROZEN_AT, tick=False),
-        mock_aws(),
     ):
         for name in cleared:
             os.environ.pop(name)
-        calls = CallLog()
-        clients = {
-            name: calls.attach(boto3.client(name, region_name="us-east-1"))
-            for name in ("iam", "sts", "dynamodb", "s3")
-        }
-        seeded = seed_broker_resources(clients["iam"], clients["dynamodb"])
-        policy_file = Path(tmp) / "access-policy.yaml"
-        shutil.copy(EXAMPLE_POLICY, policy_file)
-        broker = build_broker(clients, seeded, policy_file)
-        runtime.set_broker(broker)
-        try:
-            yield Stack(
-                clients["iam"],
-                clients["sts"],
-                clients["dynamodb"],
-                clients["s3"],
-                calls,
-                seeded,
-                policy_file,
-                broker,
-            )
-        finally:
-            runtime.set_broker(None)
+        with moto_stack(Path(tmp)) as running:
+            yield running
 
 
 def clients_of(stack: Stack) -> tuple[Any, ...]:

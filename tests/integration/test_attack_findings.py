@@ -138,6 +138,13 @@ def test_threat28_each_session_names_the_caller_of_that_request(stack: Any, call
     open_s3_read_to(stack, roles=[SSO_ROLE])
     _, _, bobs = call("POST", "/v1/grants", grant_body(), user_arn=BOB)
     _, _, alices = call("POST", "/v1/grants", grant_body(), user_arn=ALICE)
+    # What the grant's record holds is not what names a session: the caller of the request is.
+    stack.dynamodb.update_item(
+        TableName=stack.seeded.table_name,
+        Key={"pk": {"S": f"GRANT#{alices['grant']['id']}"}, "sk": {"S": "GRANT"}},
+        UpdateExpression="SET source_identity = :other",
+        ExpressionAttributeValues={":other": {"S": "someone-else"}},
+    )
     stack.calls.clear()
     status, _, body = call(
         "POST",

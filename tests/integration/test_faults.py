@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -76,31 +75,12 @@ def recording() -> Recording:
         return record()
 
 
-def _at(fault: Fault, *frames: str) -> bool:
-    """The faulted call was made from these frames (consecutive, as recorded)."""
-    return ">".join(frames) in fault.site
-
-
-# Faults that show a bug in code this file does not own: (predicate, what is wrong). Each case
-# they match is a strict xfail, so fixing the bug turns it into a failure to delete here.
-KNOWN_BUGS: list[tuple[Callable[[Fault], bool], str]] = [
-    # none known: the three found first (a grant left requested after a failed activation,
-    # quotas leaked by a failure recorded in four writes, one orphan's failed read ending the
-    # audit run) are fixed, and their cases pass
-]
-
-
 def _param(*faults: Fault) -> Any:
-    marks = [
-        pytest.mark.xfail(strict=True, reason=reason)
-        for applies, reason in KNOWN_BUGS
-        if any(applies(f) for f in faults)
-    ]
     name = faults[0].id + "".join(
         f"+then-{f.operation}#{f.occurrence}-{f.kind}" for f in faults[1:]
     )
     value = faults if len(faults) > 1 else faults[0]
-    return pytest.param(value, id=name, marks=marks)
+    return pytest.param(value, id=name)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -3,8 +3,6 @@ cut short by the invocation's own time left. Stubber for STS, a fake monotonic c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import boto3
 import pytest
 from botocore.stub import Stubber
@@ -14,32 +12,10 @@ from jit_broker.adapters.sts import Sts
 from jit_broker.errors import AwsUnavailable
 from jit_broker.grants import ANSWER_RESERVE_SECONDS
 from jit_broker.settings import Settings
-from tests.conftest import FakeMonotonic
+from tests.conftest import BROKER_ENV, FakeMonotonic
+from tests.unit.test_sts_adapter import OK, PARAMS, ROLE
 from tests.unit.test_template import load_template
 
-ROLE = "arn:aws:iam::123456789012:role/jit/jit-g-000000000000000000000000"
-PARAMS = {
-    "RoleArn": ROLE,
-    "RoleSessionName": "jit-JITUser",
-    "SourceIdentity": "JITUser",
-    "DurationSeconds": 900,
-    "Tags": [{"Key": "jit:grant-id", "Value": "g-000000000000000000000000"}],
-}
-OK = {
-    "Credentials": {
-        "AccessKeyId": "ASIAEXAMPLEEXAMPLE00",
-        "SecretAccessKey": "secret-secret-secret-secret-secret-secre",
-        "SessionToken": "token" * 20,
-        "Expiration": datetime(2026, 11, 28, 3, 0, tzinfo=UTC),
-    }
-}
-BROKER_ENV = {
-    "JIT_TABLE_NAME": "jit-grants",
-    "JIT_BOUNDARY_POLICY_ARN": "arn:aws:iam::123456789012:policy/jit-boundary",
-    "JIT_BROKER_ROLE_ARN": "arn:aws:iam::123456789012:role/jit-broker-role",
-    "JIT_OWNER_TAG": "jit-broker",
-    "JIT_POLICY_FILE": "/dev/null",
-}
 API_GATEWAY_TIMEOUT_SECONDS = 29
 
 

@@ -4,70 +4,25 @@ otherwise. A fake broker answers only when the test lets it."""
 
 from __future__ import annotations
 
-import io
-import os
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jit_cli import main
-from tests.unit.test_cli import (
-    GRANT,
-    ISSUED,
-    SIGNER_KEY,
-    SIGNER_SECRET,
-    SIGNER_TOKEN,
-    FakeBroker,
-    Reply,
-)
+from tests.unit import test_cli
+from tests.unit.test_cli import GRANT, ISSUED, FakeBroker, Reply
+from tests.unit.test_cli_commands import Terminal
 
 WAITING = "waiting for AWS to make the role usable..."
 ANSWER_SECONDS_WITHOUT_A_TERMINAL = 2.0  # longer than the 1.5 s after which a terminal is told
 
 
-@pytest.fixture(autouse=True)
-def signer_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Only the test signer's keys: nothing from the developer's shell or AWS files."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "JIT_")) or name.lower().endswith("_proxy"):
-            monkeypatch.delenv(name)
-    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        empty = tmp_path / name.lower()
-        empty.write_text("")
-        monkeypatch.setenv(name, str(empty))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", SIGNER_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SIGNER_SECRET)
-    monkeypatch.setenv("AWS_SESSION_TOKEN", SIGNER_TOKEN)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeBroker]:
-    server = FakeBroker()
-    server.start()
-    yield server
-    server.stop()
-
-
-class Terminal(io.StringIO):
-    """stderr as a terminal (or not), telling the test when something was written."""
-
-    def __init__(self, tty: bool) -> None:
-        super().__init__()
-        self.tty = tty
-        self.written = threading.Event()
-
-    def isatty(self) -> bool:
-        return self.tty
-
-    def write(self, text: str) -> int:
-        self.written.set()
-        return super().write(text)
+# The CLI tests' own fixtures: isolation from the developer's shell (autouse), the test
+# signer's keys and the fake broker.
+isolated_aws_env = test_cli.isolated_aws_env
+signer_env = test_cli.signer_env
+fake = test_cli.fake
 
 
 def slow_grant(release: threading.Event) -> Reply:

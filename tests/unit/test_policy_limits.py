@@ -15,18 +15,12 @@ from jit_broker.access_policy import broker_sids, parse_policy
 from jit_broker.adapters import policy_source
 from jit_broker.errors import PolicyInvalid
 from jit_broker.settings import Settings
+from tests.conftest import BROKER_ENV
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "jit_local" / "access-policy.example.yaml"
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 OWN = "arn:aws:iam::123456789012:policy/team/Deploy"
-BROKER_ENV = {
-    "JIT_TABLE_NAME": "jit-grants",
-    "JIT_BOUNDARY_POLICY_ARN": "arn:aws:iam::123456789012:policy/jit-boundary",
-    "JIT_BROKER_ROLE_ARN": "arn:aws:iam::123456789012:role/jit-broker-role",
-    "JIT_OWNER_TAG": "jit-broker",
-    "JIT_POLICY_FILE": "/dev/null",
-}
 
 
 @pytest.fixture(autouse=True)

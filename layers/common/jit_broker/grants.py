@@ -216,7 +216,7 @@ class Broker:
         try:
             credentials, session = self._assume(grant, profile, caller, now, time_left)
         except BrokerError as exc:
-            self._iam.delete_role(grant.role_name, tuple(profile.permissions.managed))
+            self._iam.teardown(grant.role_name, tuple(profile.permissions.managed), denied=False)
             self._fail(grant, exc)
             raise
         try:

@@ -67,7 +67,7 @@ class Iam:
             for arn in spec.managed_policy_arns:
                 self._iam.attach_role_policy(RoleName=spec.name, PolicyArn=arn)
         except (ClientError, BotoCoreError) as exc:
-            self.delete_role(spec.name, spec.managed_policy_arns)
+            self.teardown(spec.name, spec.managed_policy_arns, denied=False)
             if isinstance(exc, ClientError) and _code(exc) in (
                 "MalformedPolicyDocument",
                 "LimitExceeded",
@@ -94,11 +94,15 @@ class Iam:
             raise AwsUnavailable("IAM could not be reached to revoke the grant") from exc
         return True
 
-    def teardown(self, role_name: str, managed_policy_arns: tuple[str, ...]) -> bool:
-        """Remove a revoked grant's role, its deny-all (``deny_everything``) already on it:
-        the grant policy, the managed policies, then the deny, then the role, so the deny
-        stays until nothing else is left. NoSuchEntity counts as done. True once the role is
-        gone; False when a step failed (the auditor finishes the rest)."""
+    def teardown(
+        self, role_name: str, managed_policy_arns: tuple[str, ...], *, denied: bool = True
+    ) -> bool:
+        """Remove a grant's role: the grant policy, the managed policies, then (``denied``:
+        a revoked grant's role, ``deny_everything`` already on it) the deny, then the role, so
+        a deny stays until nothing else is left. Without ``denied`` it is the rollback of a
+        role this request just made, whose credentials were never handed out. NoSuchEntity
+        counts as done. True once the role is gone; False when a step failed (the auditor
+        finishes the rest)."""
         steps = [
             (
                 self._iam.delete_role_policy,
@@ -108,28 +112,16 @@ class Iam:
                 (self._iam.detach_role_policy, {"RoleName": role_name, "PolicyArn": arn})
                 for arn in managed_policy_arns
             ],
-            (
-                self._iam.delete_role_policy,
-                {"RoleName": role_name, "PolicyName": REVOKED_POLICY_NAME},
-            ),
-            (self._iam.delete_role, {"RoleName": role_name}),
         ]
+        if denied:
+            steps.append(
+                (
+                    self._iam.delete_role_policy,
+                    {"RoleName": role_name, "PolicyName": REVOKED_POLICY_NAME},
+                )
+            )
+        steps.append((self._iam.delete_role, {"RoleName": role_name}))
         return self._each_gone_ok(steps)
-
-    def delete_role(self, role_name: str, managed_policy_arns: tuple[str, ...] = ()) -> None:
-        """Best-effort rollback of a role this request just made; NoSuchEntity counts as done."""
-        steps = [
-            *[
-                (self._iam.detach_role_policy, {"RoleName": role_name, "PolicyArn": arn})
-                for arn in managed_policy_arns
-            ],
-            (
-                self._iam.delete_role_policy,
-                {"RoleName": role_name, "PolicyName": GRANT_POLICY_NAME},
-            ),
-            (self._iam.delete_role, {"RoleName": role_name}),
-        ]
-        self._each_gone_ok(steps)  # what is left, the auditor finishes; the grant is failed
 
     @staticmethod
     def _each_gone_ok(steps: list[tuple[Any, dict[str, Any]]]) -> bool:

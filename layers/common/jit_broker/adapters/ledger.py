@@ -331,20 +331,7 @@ class Ledger:
         update = self._status_update(
             grant.grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, {"failure": _s(failure)}
         )
-        items = [
-            update,
-            self._quota_release(ROLE_QUOTA),
-            self._quota_release(_owner_quota_pk(grant.owner)),
-        ]
-        if grant.slot is not None:
-            items.append({"Update": self._slot_release(grant, grant.slot)})
-        moved_on = GrantNotActive("the grant moved on")
-        try:
-            self._transact(items, [moved_on, *[_QuotaAtZero()] * (len(items) - 1)])
-        except _QuotaAtZero:
-            self._transact([update], [moved_on])
-            self.release_role_quota(grant)
-            self.release_slot(grant)
+        self._with_quota(update, grant, with_slot=True)
 
     def role_removed(self, grant: Grant, *, now: int) -> bool:
         """A revoked grant's role was torn down at once: recorded with the grant, and its
@@ -406,22 +393,26 @@ class Ledger:
             return True
         return self._with_quota(update, grant)
 
-    def _with_quota(self, update: dict[str, Any], grant: Grant) -> bool:
-        """``update`` and both role quotas given back, in one transaction; if a counter is
-        already zero, the update alone and each counter that can be decremented."""
+    def _with_quota(self, update: dict[str, Any], grant: Grant, *, with_slot: bool = False) -> bool:
+        """``update`` and both role quotas (``with_slot``: and the grant's active-grant slot)
+        given back, in one transaction; if a counter is already zero or the slot is no longer
+        the grant's, the update alone and each of the rest that can still be given back.
+        False in that case."""
+        items = [
+            update,
+            self._quota_release(ROLE_QUOTA),
+            self._quota_release(_owner_quota_pk(grant.owner)),
+        ]
+        if with_slot and grant.slot is not None:
+            items.append({"Update": self._slot_release(grant, grant.slot)})
         moved_on = GrantNotActive("the grant moved on")
         try:
-            self._transact(
-                [
-                    update,
-                    self._quota_release(ROLE_QUOTA),
-                    self._quota_release(_owner_quota_pk(grant.owner)),
-                ],
-                [moved_on, _QuotaAtZero(), _QuotaAtZero()],
-            )
+            self._transact(items, [moved_on, *[_QuotaAtZero()] * (len(items) - 1)])
         except _QuotaAtZero:
             self._transact([update], [moved_on])
             self.release_role_quota(grant)
+            if with_slot:
+                self.release_slot(grant)
             return False
         return True
 
