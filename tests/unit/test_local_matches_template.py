@@ -137,6 +137,10 @@ LOCAL_ONLY = {
     "BrokerFunction": {"JIT_POLICY_FILE"},
     "CleanupFunction": {"JIT_POLICY_FILE", "JIT_AUDITOR_ROLE_ARN"},
 }
+# Issue 9: the template tells both functions the member accounts and the execution role's
+# name there; the local stack (jit_local.seed, its member accounts) does not set them yet.
+# The strict xfail below fails once it does: then drop this set and that marker.
+PENDING_LOCALLY = {"JIT_MEMBER_ACCOUNTS", "JIT_MEMBER_ROLE_NAME"}
 
 
 def local_envs(stack: Stack) -> dict[str, dict[str, str]]:
@@ -163,9 +167,20 @@ def test_local_function_env_has_the_templates_jit_settings_with_the_templates_va
     roles and bus the local functions use are the ones seeded from the template."""
     template = {k: v for k, v in stack.environment(function).items() if k.startswith("JIT_")}
     local = local_envs(stack)[function]
-    assert set(template) - TEMPLATE_ONLY[function] == set(local) - LOCAL_ONLY[function]
+    assert set(template) >= PENDING_LOCALLY
+    assert set(template) - TEMPLATE_ONLY[function] - PENDING_LOCALLY == (
+        set(local) - LOCAL_ONLY[function] - PENDING_LOCALLY
+    )
     shared = set(template) & set(local)
     assert {k: local[k] for k in shared} == {k: template[k] for k in shared}
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 9: the local stack's member accounts (jit_local.seed)"
+)
+@pytest.mark.parametrize("function", ["BrokerFunction", "CleanupFunction"])
+def test_local_function_env_names_the_member_accounts_and_their_execution_role(stack, function):
+    assert set(local_envs(stack)[function]) >= PENDING_LOCALLY
 
 
 def test_settings_the_local_broker_leaves_to_defaults_are_the_templates_defaults(stack):

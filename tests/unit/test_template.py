@@ -23,6 +23,11 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 # 32; issue 8, defect 6: /jit/<stack>/, so two stacks in one account never share roles).
 JIT_ROLE_PATH = "/jit/${AWS::StackName}/"
 JIT_ROLE_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/jit/${AWS::StackName}/jit-g-*"
+# Issue 9: shared roles (mode shared-role), jit-s-<profile>, at the same path.
+JIT_SHARED_ROLE_ARN = (
+    "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/jit/${AWS::StackName}/jit-s-*"
+)
+JIT_ROLE_ARNS = [{"Fn::Sub": JIT_ROLE_ARN}, {"Fn::Sub": JIT_SHARED_ROLE_ARN}]
 JIT_PATH_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/jit/${AWS::StackName}/*"
 BOUNDARY_ARN = {
     "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${AWS::StackName}-jit-boundary"
@@ -99,7 +104,11 @@ def when(statements: list[Any], conditions: dict[str, bool]) -> list[dict[str, A
 
 
 # Conditions as the tests assume them unless they say otherwise: every optional part present.
-ALL_PRESENT = {"HasManagedPolicyAllowList": True, "HasAlarmTopic": True}
+ALL_PRESENT = {
+    "HasManagedPolicyAllowList": True,
+    "HasAlarmTopic": True,
+    "HasMemberAccountIds": True,
+}
 
 
 def role_statements(
@@ -318,7 +327,7 @@ def test_broker_cannot_pass_roles_or_use_other_managed_policies(resources):
 
 def test_threat32_roles_are_created_only_with_the_broker_name_boundary_and_owner_tag(resources):
     [stmt] = statements_with_action(broker_statements(resources), "iam:CreateRole")
-    assert stmt["Effect"] == "Allow" and stmt["Resource"] == {"Fn::Sub": JIT_ROLE_ARN}
+    assert stmt["Effect"] == "Allow" and stmt["Resource"] == JIT_ROLE_ARNS
     assert stmt["Condition"] == {
         "StringEquals": BOUNDARY_CONDITION["StringEquals"] | OWNER_TAG_CONDITION
     }
@@ -326,7 +335,7 @@ def test_threat32_roles_are_created_only_with_the_broker_name_boundary_and_owner
 
 def test_threat32_tags_are_written_only_as_this_stacks_owner_and_never_removed(resources):
     [tag] = statements_with_action(broker_statements(resources), "iam:TagRole")
-    assert tag["Effect"] == "Allow" and tag["Resource"] == {"Fn::Sub": JIT_ROLE_ARN}
+    assert tag["Effect"] == "Allow" and tag["Resource"] == JIT_ROLE_ARNS
     assert tag["Condition"] == {"StringEquals": OWNER_TAG_CONDITION}
     allowed = {
         a
@@ -340,7 +349,7 @@ def test_threat32_tags_are_written_only_as_this_stacks_owner_and_never_removed(r
 def test_roles_are_given_inline_policies_only_under_jit_with_the_boundary(resources):
     [stmt] = statements_with_action(broker_statements(resources), "iam:PutRolePolicy")
     assert stmt["Effect"] == "Allow"
-    assert stmt["Resource"] == {"Fn::Sub": JIT_ROLE_ARN}
+    assert stmt["Resource"] == JIT_ROLE_ARNS
     assert stmt["Condition"] == BOUNDARY_CONDITION
 
 
@@ -356,7 +365,7 @@ def test_threat32_only_managed_policies_of_the_stacks_allow_list_are_ever_attach
         "Sid": "AttachAllowedManagedPolicies",
         "Effect": "Allow",
         "Action": "iam:AttachRolePolicy",
-        "Resource": {"Fn::Sub": JIT_ROLE_ARN},
+        "Resource": JIT_ROLE_ARNS,
         "Condition": BOUNDARY_CONDITION
         | {"ArnEquals": {"iam:PolicyARN": {"Ref": "ManagedPolicyAllowList"}}},
     }
@@ -397,7 +406,7 @@ def test_every_iam_and_sts_allow_is_scoped_to_jit_roles(resources):
     scoped = [
         s for s in allowed if any(a.split(":")[0] in {"iam", "sts"} for a in as_list(s["Action"]))
     ]
-    assert {s["Sid"] for s in scoped} == {
+    at_home = {
         "CreateJitRole",
         "TagJitRoleAsOwned",
         "ManageJitRolePolicies",
@@ -405,20 +414,48 @@ def test_every_iam_and_sts_allow_is_scoped_to_jit_roles(resources):
         "ManageJitRole",
         "AssumeJitRole",
     }
+    in_members = {"AssumeMemberJitRoles", "AssumeMemberExecutionRole"}
+    assert {s["Sid"] for s in scoped} == at_home | in_members | {"DeleteJitGrantRole"}
     for stmt in scoped:
-        assert as_list(stmt["Resource"]) == [{"Fn::Sub": JIT_ROLE_ARN}], stmt["Sid"]
+        if stmt["Sid"] in at_home:  # grant and shared roles, in this account
+            assert as_list(stmt["Resource"]) == JIT_ROLE_ARNS, stmt["Sid"]
+        elif stmt["Sid"] == "DeleteJitGrantRole":  # a shared role is the auditor's to remove
+            assert stmt["Resource"] == {"Fn::Sub": JIT_ROLE_ARN}
+        else:  # issue 9: any account's ARN, but only the listed member accounts'
+            assert stmt["Condition"] == MEMBER_ACCOUNTS_ONLY, stmt["Sid"]
+            for resource in as_list(stmt["Resource"]):
+                assert resource["Fn::Sub"].startswith("arn:${AWS::Partition}:iam::*:role/")
         # No statement mixes IAM/STS with other services (which might need a wider Resource).
         assert {a.split(":")[0] for a in as_list(stmt["Action"])} <= {"iam", "sts"}, stmt["Sid"]
+    # Without member accounts, no statement reaches beyond this account.
+    without = broker_statements(resources, ALL_PRESENT | {"HasMemberAccountIds": False})
+    assert not {s["Sid"] for s in without} & in_members
+
+
+MEMBER_ACCOUNTS_ONLY = {"StringEquals": {"aws:ResourceAccount": {"Ref": "MemberAccountIds"}}}
+MEMBER_ROLE_ARN = "arn:${AWS::Partition}:iam::*:role/${AWS::StackName}-jit-member"
 
 
 def test_broker_assumes_jit_roles_with_source_identity_and_session_tags_only(resources):
-    [stmt] = statements_with_action(broker_statements(resources), "sts:AssumeRole")
-    assert sorted(as_list(stmt["Action"])) == [
-        "sts:AssumeRole",
-        "sts:SetSourceIdentity",
-        "sts:TagSession",
+    by_sid = {
+        s["Sid"]: s for s in statements_with_action(broker_statements(resources), "sts:AssumeRole")
+    }
+    assert set(by_sid) == {"AssumeJitRole", "AssumeMemberJitRoles", "AssumeMemberExecutionRole"}
+    for sid in ("AssumeJitRole", "AssumeMemberJitRoles"):
+        assert sorted(as_list(by_sid[sid]["Action"])) == [
+            "sts:AssumeRole",
+            "sts:SetSourceIdentity",
+            "sts:TagSession",
+        ]
+    assert by_sid["AssumeJitRole"]["Resource"] == JIT_ROLE_ARNS
+    # Issue 9: the same roles in the member accounts, directly (one hop) ...
+    assert by_sid["AssumeMemberJitRoles"]["Resource"] == [
+        {"Fn::Sub": arn.replace("${AWS::AccountId}", "*")}
+        for arn in (JIT_ROLE_ARN, JIT_SHARED_ROLE_ARN)
     ]
-    assert stmt["Resource"] == {"Fn::Sub": JIT_ROLE_ARN}
+    # ... and, with no session tags or SourceIdentity, the members' execution role.
+    assert by_sid["AssumeMemberExecutionRole"]["Action"] == "sts:AssumeRole"
+    assert by_sid["AssumeMemberExecutionRole"]["Resource"] == {"Fn::Sub": MEMBER_ROLE_ARN}
 
 
 def test_broker_may_never_change_a_roles_trust_boundary_or_tags(resources):
@@ -688,7 +725,7 @@ def test_cleanup_iam_writes_only_on_jit_roles_and_jit_instance_profiles(resource
         elif action == "iam:RemoveRoleFromInstanceProfile":
             assert resource == {"Fn::Sub": JIT_INSTANCE_PROFILE_ARN}, stmt["Sid"]
         else:
-            assert resource == {"Fn::Sub": JIT_ROLE_ARN}, (stmt["Sid"], action)
+            assert resource in JIT_ROLE_ARNS, (stmt["Sid"], action)
     writes = {a for a, _, _ in iam if not a.startswith(IAM_READ_PREFIXES)}
     assert writes == {
         "iam:PutRolePolicy",
@@ -707,7 +744,18 @@ def test_list_roles_is_the_only_iam_action_the_auditor_has_on_every_resource(res
 
 
 def test_auditor_can_never_create_pass_or_assume_a_role(resources):
-    allowed = {a.lower() for a, _, _ in cleanup_allows(resources)}
+    # ... but for the members' execution role (issue 9), only in the listed accounts.
+    assumes = [(r, s) for a, r, s in cleanup_allows(resources) if a.startswith("sts:")]
+    assert [(r, s["Action"], s["Condition"]) for r, s in assumes] == [
+        ({"Fn::Sub": MEMBER_ROLE_ARN}, "sts:AssumeRole", MEMBER_ACCOUNTS_ONLY)
+    ]
+    without = role_statements(
+        resources, "CleanupRole", ALL_PRESENT | {"HasMemberAccountIds": False}
+    )
+    assert not [s for s in without if "sts:" in str(s["Action"])]
+    allowed = {
+        a.lower() for a, r, _ in cleanup_allows(resources) if r != {"Fn::Sub": MEMBER_ROLE_ARN}
+    }
     assert not allowed & {"iam:createrole", "iam:passrole", "sts:assumerole"}
     assert not any(a.startswith("sts:") for a in allowed)
     assert not any(a.startswith("iam:") and ("policyversion" in a) for a in allowed)
@@ -1032,6 +1080,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 API_ID = "a1b2c3d4e5"
 GRANT_ROLE_NAME = "jit-g-0123456789abcdef01234567"
+MEMBER_ACCOUNT = "210987654321"
 
 
 def stack_values(stack: str, region: str = REGION) -> dict[str, str]:
@@ -1048,6 +1097,7 @@ def stack_values(stack: str, region: str = REGION) -> dict[str, str]:
         "AuditEventBus.Arn": f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{stack}-audit",
         "AlarmTopicArn": f"arn:aws:sns:{region}:{ACCOUNT}:ops-alarms",
         "ManagedPolicyAllowList": "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        "MemberAccountIds": MEMBER_ACCOUNT,
     }
 
 
@@ -1569,6 +1619,7 @@ def test_every_parameter_is_constrained_and_its_default_passes(template):
     "name, good, bad",
     [
         ("AllowedAccountIds", "123456789012", "12345678901"),
+        ("MemberAccountIds", "210987654321", "arn:aws:iam::210987654321:root"),
         ("ManagedPolicyAllowList", "arn:aws:iam::aws:policy/ReadOnlyAccess", "ReadOnlyAccess"),
         (
             "ManagedPolicyAllowList",
@@ -1603,3 +1654,22 @@ def test_threat32_the_broker_never_makes_or_uses_a_role_below_its_path(resources
     ):
         assert denied(statements, action, deeper), action
         assert not denied(statements, action, base + GRANT_ROLE_NAME), action
+    # Issue 9: nor in a member account, whose roles it assumes directly.
+    member = f"arn:aws:iam::{MEMBER_ACCOUNT}:role/jit/jit-broker/"
+    assert denied(statements, "sts:AssumeRole", f"{member}jit-s-x/backdoor")
+    assert not denied(statements, "sts:AssumeRole", f"{member}jit-s-s3-read")
+
+
+def test_both_functions_are_told_the_member_accounts_and_their_execution_roles_name(template):
+    # Issue 9: the name templates/member-account.yaml gives the role (<hub stack>-jit-member),
+    # the one the broker's and the auditor's AssumeMemberExecutionRole name.
+    parameter = template["Parameters"]["MemberAccountIds"]
+    assert parameter["Type"] == "CommaDelimitedList" and parameter["Default"] == ""
+    assert template["Conditions"]["HasMemberAccountIds"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "MemberAccountIds"}]}, ""]}]
+    }
+    for function in ("BrokerFunction", "CleanupFunction"):
+        env = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert env["JIT_MEMBER_ACCOUNTS"] == {"Fn::Join": [",", {"Ref": "MemberAccountIds"}]}
+        assert env["JIT_MEMBER_ROLE_NAME"] == {"Fn::Sub": "${AWS::StackName}-jit-member"}
+        assert MEMBER_ROLE_ARN.endswith(":role/" + env["JIT_MEMBER_ROLE_NAME"]["Fn::Sub"])
