@@ -5,7 +5,8 @@ template.yaml is translated by aws-sam-translator as CloudFormation will see it 
 one stack (account 123456789012, us-east-1, stack ``jit-broker-local``; jit_local.template).
 Each row is one request to AWS: who makes it (the broker's role, the auditor's role, or a grant's
 role: the boundary over an allow-everything identity policy, the widest profile there can be),
-the action, the resource, the request's condition keys, and what AWS must decide. The decision is
+the action, the resource, the request's condition keys (aws:ResourceAccount from the resource's
+ARN, as AWS sets it: member accounts, issue 9), and what AWS must decide. The decision is
 ``jit_local.iam_eval.evaluate`` per policy type, combined as AWS combines them: an explicit deny
 in any type wins, otherwise every type that applies must allow.
 
@@ -34,6 +35,10 @@ STACK_NAME = "jit-broker-local"
 OTHER_STACK_NAME = "jit-broker-other"  # a second stack in the same account (dev and prod)
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
+# Issue 9: two member accounts the hub grants in (MemberAccountIds), and OTHER_ACCOUNT unlisted.
+MEMBER = "111122223333"
+SECOND_MEMBER = "444455556666"
+SHARED_NAME = "jit-s-s3-read"  # the contract's shared role of profile s3-read: jit-s-<profile>
 GRANT_ID = "g-0123456789abcdef01234567"
 
 ALLOWED = (Decision.ALLOW,)
@@ -79,6 +84,18 @@ def facts(stack: Stack, translated: dict[str, Any]) -> dict[str, str]:
         "grant_role": f"{iam}:role{path}{grant_name}",
         "grant_instance_profile": f"{iam}:instance-profile{path}{grant_name}",
         "other_stack_grant_role": f"{iam}:role{other_env['JIT_ROLE_PATH']}{grant_name}",
+        "shared_role": f"{iam}:role{path}{SHARED_NAME}",
+        "member": MEMBER,
+        "member_role": f"arn:aws:iam::{MEMBER}:role/{broker_env['JIT_MEMBER_ROLE_NAME']}",
+        "unlisted_member_role": (
+            f"arn:aws:iam::{OTHER_ACCOUNT}:role/{broker_env['JIT_MEMBER_ROLE_NAME']}"
+        ),
+        "other_stack_member_role": (
+            f"arn:aws:iam::{MEMBER}:role/{other_env['JIT_MEMBER_ROLE_NAME']}"
+        ),
+        "member_grant_role": f"arn:aws:iam::{MEMBER}:role{path}{grant_name}",
+        "member_shared_role": f"arn:aws:iam::{SECOND_MEMBER}:role{path}{SHARED_NAME}",
+        "unlisted_grant_role": f"arn:aws:iam::{OTHER_ACCOUNT}:role{path}{grant_name}",
         "boundary": broker_env["JIT_BOUNDARY_POLICY_ARN"],
         "other_boundary": other_env["JIT_BOUNDARY_POLICY_ARN"],
         "owner": broker_env["JIT_OWNER_TAG"],
@@ -199,6 +216,7 @@ ON_BOUNDED_ROLE = {"iam:PermissionsBoundary": "{boundary}"}  # the role's curren
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 ADMINISTRATOR = "arn:aws:iam::aws:policy/AdministratorAccess"
 ALLOW_LIST = (("ManagedPolicyAllowList", f"{READ_ONLY},arn:aws:iam::aws:policy/AWSSupportAccess"),)
+MEMBERS = (("MemberAccountIds", f"{MEMBER},{SECOND_MEMBER}"),)
 
 
 def attach(policy_arn: str) -> dict[str, str]:
@@ -259,6 +277,42 @@ BROKER_ROWS = [
     Row("issue8-6", "broker", "iam:CreateRole", "{other_stack_grant_role}", DENIED, "never creates under another stacks path", create_role()),
     Row("issue8-6", "broker", "iam:DeleteRole", "{other_stack_grant_role}", DENIED, "never deletes another stacks grant role"),
     Row("issue8-6", "broker", "sts:AssumeRole", "{other_stack_grant_role}", DENIED, "never assumes another stacks grant role"),
+    # Issue 9, shared roles (jit-s-<profile>) at home: made once with the boundary and the
+    # owner tag, their jit-grant and jit-revoked policies written, assumed; removed by the
+    # auditor only.
+    Row("issue9", "broker", "iam:CreateRole", "{shared_role}", ALLOWED, "creates a shared role", create_role()),
+    Row("issue9", "broker", "iam:TagRole", "{shared_role}", ALLOWED, "tags a shared role as its own", create_role()),
+    Row("issue9", "broker", "iam:CreateRole", "{shared_role}", DENIED, "no shared role without a boundary", create_role(boundary=None)),
+    Row("issue9", "broker", "iam:CreateRole", "{shared_role}", DENIED, "no shared role without the owner tag", create_role(owner=None)),
+    Row("issue9", "broker", "iam:PutRolePolicy", "{shared_role}", ALLOWED, "writes jit-grant or jit-revoked", ON_BOUNDED_ROLE),
+    Row("issue9", "broker", "iam:PutRolePolicy", "{shared_role}", DENIED, "no policy on an unbounded shared role"),
+    Row("issue9", "broker", "iam:DeleteRolePolicy", "{shared_role}", ALLOWED, "removes jit-revoked", ON_BOUNDED_ROLE),
+    Row("issue9", "broker", "iam:AttachRolePolicy", "{shared_role}", ALLOWED, "attaches an allow-listed policy to a shared role", attach(READ_ONLY), parameters=ALLOW_LIST),
+    Row("issue9", "broker", "iam:AttachRolePolicy", "{shared_role}", DENIED, "never AdministratorAccess on a shared role", attach(ADMINISTRATOR), parameters=ALLOW_LIST),
+    Row("issue9", "broker", "iam:DetachRolePolicy", "{shared_role}", ALLOWED, "detaches from a shared role", {"iam:PolicyARN": READ_ONLY}),
+    Row("issue9", "broker", "iam:DeleteRole", "{shared_role}", DENIED, "never deletes a shared role"),
+    Row("issue9", "broker", "iam:UpdateAssumeRolePolicy", "{shared_role}", EXPLICIT_DENY, "never changes a shared roles trust"),
+    Row("issue9", "broker", "iam:UntagRole", "{shared_role}", EXPLICIT_DENY, "never untags a shared role", {"aws:TagKeys": ["jit:owner"]}),
+    Row("issue9", "broker", "sts:AssumeRole", "{shared_role}", ALLOWED, "assumes a shared role"),
+    Row("issue9", "broker", "sts:TagSession", "{shared_role}", ALLOWED, "tags a shared roles session"),
+    Row("issue9", "broker", "sts:SetSourceIdentity", "{shared_role}", ALLOWED, "sets a shared roles SourceIdentity"),
+    # Issue 9, member accounts: the listed ones only (aws:ResourceAccount), its roles there
+    # directly (one hop), IAM there only through the execution role.
+    Row("issue9", "broker", "sts:AssumeRole", "{member_role}", ALLOWED, "assumes a members execution role", parameters=MEMBERS),
+    Row("issue9", "broker", "sts:AssumeRole", "{member_role}", DENIED, "no member execution role without members"),
+    Row("issue9", "broker", "sts:AssumeRole", "{unlisted_member_role}", DENIED, "no execution role of an unlisted account", parameters=MEMBERS),
+    Row("issue9", "broker", "sts:AssumeRole", "{other_stack_member_role}", DENIED, "never another stacks execution role", parameters=MEMBERS),
+    *(
+        Row("issue9", "broker", action, resource, ALLOWED, f"{action} on a member {kind} role", parameters=MEMBERS)
+        for action in ("sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession")
+        for resource, kind in (("{member_grant_role}", "grant"), ("{member_shared_role}", "shared"))
+    ),
+    Row("issue9", "broker", "sts:AssumeRole", "{member_grant_role}", DENIED, "no member grant role without members"),
+    Row("issue9", "broker", "sts:AssumeRole", "{unlisted_grant_role}", DENIED, "no grant role of an unlisted account", parameters=MEMBERS),
+    Row("issue9", "broker", "sts:AssumeRole", "arn:aws:iam::{member}:role{path}{grant_name}/backdoor", EXPLICIT_DENY, "no member role below its path", parameters=MEMBERS),
+    Row("issue9", "broker", "sts:AssumeRole", "arn:aws:iam::{member}:role/admin", DENIED, "no other role of a member", parameters=MEMBERS),
+    Row("issue9", "broker", "iam:CreateRole", "{member_grant_role}", DENIED, "no IAM in a member but through its execution role", create_role(), parameters=MEMBERS),
+    Row("issue9", "broker", "iam:PutRolePolicy", "{member_shared_role}", DENIED, "no member policy write but through its execution role", ON_BOUNDED_ROLE, parameters=MEMBERS),
 ]
 
 AUDITOR_ROWS = [
@@ -293,6 +347,20 @@ AUDITOR_ROWS = [
     Row("25", "auditor", "dynamodb:DeleteItem", "{table}", DENIED, "never deletes ledger items"),
     Row("31", "auditor", "events:PutEvents", "arn:aws:events:us-east-1:{account}:event-bus/default", DENIED, "reports only to its own bus"),
     Row("issue8-6", "auditor", "iam:DeleteRole", "{other_stack_grant_role}", DENIED, "never deletes another stacks grant role"),
+    # Issue 9: shared roles at home (reads, jit-revoked pruned, removal) ...
+    Row("issue9", "auditor", "iam:ListRoleTags", "{shared_role}", ALLOWED, "reads a shared roles tags"),
+    Row("issue9", "auditor", "iam:GetRolePolicy", "{shared_role}", ALLOWED, "reads jit-revoked"),
+    Row("issue9", "auditor", "iam:PutRolePolicy", "{shared_role}", ALLOWED, "prunes jit-revoked", ON_BOUNDED_ROLE),
+    Row("issue9", "auditor", "iam:DeleteRolePolicy", "{shared_role}", ALLOWED, "removes an empty jit-revoked", ON_BOUNDED_ROLE),
+    Row("issue9", "auditor", "iam:DetachRolePolicy", "{shared_role}", ALLOWED, "detaches from a shared role", {"iam:PolicyARN": READ_ONLY}),
+    Row("issue9", "auditor", "iam:DeleteRole", "{shared_role}", ALLOWED, "removes a shared role"),
+    Row("issue9", "auditor", "sts:AssumeRole", "{shared_role}", DENIED, "never assumes a shared role"),
+    # ... and each listed member's execution role, nothing else there.
+    Row("issue9", "auditor", "sts:AssumeRole", "{member_role}", ALLOWED, "assumes a members execution role", parameters=MEMBERS),
+    Row("issue9", "auditor", "sts:AssumeRole", "{member_role}", DENIED, "no member execution role without members"),
+    Row("issue9", "auditor", "sts:AssumeRole", "{unlisted_member_role}", DENIED, "no execution role of an unlisted account", parameters=MEMBERS),
+    Row("issue9", "auditor", "sts:AssumeRole", "{member_grant_role}", DENIED, "never assumes a member grant role", parameters=MEMBERS),
+    Row("issue9", "auditor", "iam:DeleteRole", "{member_grant_role}", DENIED, "no IAM in a member but through its execution role", parameters=MEMBERS),
 ]
 
 GRANT_ROWS = [
@@ -368,11 +436,22 @@ def base_context(who: str, facts: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def resource_account(resource: str) -> dict[str, str]:
+    """aws:ResourceAccount, as AWS sets it: the account that owns the resource (an IAM role's
+    account for sts:AssumeRole); none for a resource of no account (*, S3 buckets)."""
+    parts = resource.split(":")
+    return {"aws:ResourceAccount": parts[4]} if len(parts) > 5 and parts[4].isdigit() else {}
+
+
 @pytest.mark.parametrize("row", [r.param() for r in BROKER_ROWS + AUDITOR_ROWS + GRANT_ROWS])
 def test_deployed_role_policies_decide_as_the_threat_model_requires(row: Row, facts, principals):
     identity, boundary = principals(row.who, row.parameters)
-    context = base_context(row.who, facts) | {k: fill(v, facts) for k, v in row.context.items()}
     resource = fill(row.resource, facts)
+    context = (
+        base_context(row.who, facts)
+        | resource_account(resource)
+        | {k: fill(v, facts) for k, v in row.context.items()}
+    )
     decision = decide(identity, boundary, row.action, resource, context)
     assert decision in row.expect, f"{row.action} on {resource}: {decision}"
 
