@@ -12,7 +12,10 @@ Public API: ``install(clock=None)`` (idempotent), ``set_clock(clock)`` / ``get_c
 (epoch seconds for aws:CurrentTime, aws:EpochTime and session expiry; default time.time),
 ``session_context(access_key_id) -> SessionInfo | None``, ``uninstall()`` and
 ``is_installed()`` for tests; the pure evaluator ``evaluate``, ``conditions_match``,
-``wildcard_match``, ``arn_match`` and ``parse_date``.
+``wildcard_match``, ``arn_match`` and ``parse_date``; ``session_decision`` (how a role's
+policies, its boundary and a session's policies combine) and ``principal_tags`` (a session's
+``aws:PrincipalTag`` values from the role's tags and the session's), which the patched
+authorization uses as well.
 
 What is patched (moto 5.2.x):
 
@@ -35,10 +38,16 @@ What is patched (moto 5.2.x):
 ``moto.sts.responses.TokenResponse.assume_role``
     Wrapped to validate what AWS validates and moto does not (RoleSessionName and
     SourceIdentity syntax, DurationSeconds within 900..MaxSessionDuration and at most 3600
-    for role chaining) and to record, per issued access key, a :class:`SessionInfo`:
-    SourceIdentity (persisted from the caller's session when chaining), session tags,
-    session policies, and issue and expiry times by the module clock; the ``Expiration``
-    returned to the caller is rewritten to match. The response is wrapped rather than
+    for role chaining, the session policy's size and grammar, at most 10 policy ARNs, the
+    session tags' number, syntax and case-insensitive uniqueness) and to record, per issued
+    access key (no secret), a :class:`SessionInfo`: SourceIdentity (persisted from the
+    caller's session when chaining), session tags, session policies, and issue and expiry
+    times by the module clock; the ``Expiration`` returned to the caller is rewritten to
+    match. Requests signed with that key are then judged with the session's policies (the
+    role's permissions intersected with them; an explicit deny in one denies) and with its
+    session tags as ``aws:PrincipalTag`` (overriding role tags of the same key, case
+    ignored). Transitive session tags are not carried through role chaining (the broker
+    passes none). The response is wrapped rather than
     ``STSBackend.assume_role`` because only the response sees SourceIdentity, Tags and
     PolicyArns. Sessions from AssumeRoleWithWebIdentity/SAML are not recorded; their expiry
     falls back to moto's own.
@@ -76,6 +85,7 @@ import operator
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -108,7 +118,9 @@ __all__ = [
     "install",
     "is_installed",
     "parse_date",
+    "principal_tags",
     "session_context",
+    "session_decision",
     "set_clock",
     "uninstall",
     "wildcard_match",
@@ -125,6 +137,15 @@ DEFAULT_MAX_SESSION_SECONDS = 3600
 ROLE_CHAINING_MAX_SECONDS = 3600
 MIN_SESSION_SECONDS = 900
 _STS_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+# AssumeRole's session scope (STS API Reference, AssumeRole and Tag): the plain text of the
+# session policy, managed session policy ARNs, session tags and their keys and values.
+SESSION_POLICY_MAX_CHARS = 2048
+SESSION_POLICY_ARNS_MAX = 10
+SESSION_TAGS_MAX = 50
+SESSION_TAG_KEY_MAX_CHARS = 128
+SESSION_TAG_VALUE_MAX_CHARS = 256
+_SESSION_POLICY_TEXT = re.compile(r"[\t\n\r\u0020-\u00ff]+")
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
 
 
 # --------------------------------------------------------------------------- clock & sessions
@@ -744,6 +765,16 @@ def _session_caller(request: IAMRequestBase, key_id: str) -> _Caller:
     return caller
 
 
+def principal_tags(role_tags: Mapping[str, str], session_tags: Mapping[str, str]) -> dict[str, str]:
+    """The ``aws:PrincipalTag`` values of a role session: the role's tags, each overridden by a
+    session tag of the same key compared without case ("Tag key-value pairs are not case
+    sensitive [...] the session tag passed in the request takes precedence over the role tag");
+    a session tag keeps the spelling it was passed with."""
+    overridden = {key.lower() for key in session_tags}
+    kept = {key: value for key, value in role_tags.items() if key.lower() not in overridden}
+    return kept | dict(session_tags)
+
+
 def _session_principal(
     iam: IAMBackend, account_id: str, partition: str, key_id: str
 ) -> _Caller | None:
@@ -769,7 +800,7 @@ def _session_principal(
         kind="AssumedRole",
         user_id=f"{role.id if role else 'AROA'}:{assumed.session_name}",
         username=None,
-        tags=role_tags | (dict(info.tags) if info else {}),
+        tags=principal_tags(role_tags, info.tags if info else {}),
         identity_policies=_role_policies(role) if role else [],
         boundary=_boundary(iam, role),
         session_policies=session_policies,
@@ -1111,19 +1142,71 @@ def _describe_request(
 # --------------------------------------------------------------------------- decision
 
 
+def _decisions_by_type(
+    identity_policies: Sequence[Mapping[str, Any]],
+    boundary: Mapping[str, Any] | None,
+    session_policies: Sequence[Mapping[str, Any]] | None,
+    action: str,
+    resource: str,
+    context: Mapping[str, str | Sequence[str]],
+) -> list[tuple[str, Decision]]:
+    """How each kind of policy that applies judges (action, resource), named for messages."""
+    policy_sets = [("identity-based policy", identity_policies)]
+    if boundary is not None:
+        policy_sets.append(("permissions boundary", [boundary]))
+    if session_policies is not None:
+        policy_sets.append(("session policy", session_policies))
+    return [
+        (name, evaluate(documents, action, resource, context)) for name, documents in policy_sets
+    ]
+
+
+def _combine(decisions: Iterable[Decision]) -> Decision:
+    """An explicit deny in any kind wins; otherwise every kind that applies must allow."""
+    listed = list(decisions)
+    if Decision.DENY in listed:
+        return Decision.DENY
+    return Decision.ALLOW if all(d is Decision.ALLOW for d in listed) else Decision.NEUTRAL
+
+
+def session_decision(
+    identity_policies: Sequence[Mapping[str, Any]],
+    action: str,
+    resource: str,
+    context: Mapping[str, str | Sequence[str]],
+    *,
+    boundary: Mapping[str, Any] | None = None,
+    session_policies: Sequence[Mapping[str, Any]] | None = None,
+) -> Decision:
+    """AWS's decision for a principal in its own account, as pure evaluation: DENY (an explicit
+    deny in any of its policies), ALLOW or NEUTRAL (an implicit deny).
+
+    For a role session the effective permissions are the intersection of the role's
+    identity-based policies, its permissions boundary (if it has one) and the session policies
+    passed at AssumeRole (inline ``Policy`` and ``PolicyArns``): each kind that applies must
+    allow. ``session_policies=None`` is a session opened without any (no restriction); an empty
+    list allows nothing. Build ``aws:PrincipalTag/...`` keys with :func:`principal_tags`.
+    """
+    return _combine(
+        decision
+        for _, decision in _decisions_by_type(
+            identity_policies, boundary, session_policies, action, resource, context
+        )
+    )
+
+
 def _policy_decisions(
     caller: _Caller, check: _Check, context: Context
 ) -> list[tuple[str, Decision]]:
     """How each kind of policy that applies to the caller judges (action, resource)."""
-    policy_sets = [("identity-based policy", caller.identity_policies)]
-    if caller.boundary is not None:
-        policy_sets.append(("permissions boundary", [caller.boundary]))
-    if caller.session_policies is not None:
-        policy_sets.append(("session policy", caller.session_policies))
-    return [
-        (name, evaluate(documents, check.action, check.resource, context))
-        for name, documents in policy_sets
-    ]
+    return _decisions_by_type(
+        caller.identity_policies,
+        caller.boundary,
+        caller.session_policies,
+        check.action,
+        check.resource,
+        context,
+    )
 
 
 def identity_decision(
@@ -1142,10 +1225,7 @@ def identity_decision(
     context = _base_context(caller, region, _clock()) | {
         name.lower(): [value] for name, value in request_keys.items()
     }
-    decisions = [d for _, d in _policy_decisions(caller, _Check(action, resource), context)]
-    if Decision.DENY in decisions:
-        return Decision.DENY
-    return Decision.ALLOW if all(d is Decision.ALLOW for d in decisions) else Decision.NEUTRAL
+    return _combine(d for _, d in _policy_decisions(caller, _Check(action, resource), context))
 
 
 def _denial_reason(caller: _Caller, check: _Check, context: Context) -> str | None:
@@ -1292,12 +1372,94 @@ def _validate_assume_role(response: TokenResponse, chained: bool) -> int:
     return duration
 
 
+def _tag_text_valid(text: str) -> bool:
+    """The Tag shape's pattern ``[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]``, character by character."""
+    return all(unicodedata.category(char)[0] in "LZN" or char in _TAG_PUNCTUATION for char in text)
+
+
+def _validate_session_scope(params: Mapping[str, Any]) -> None:
+    """What AWS refuses in an AssumeRole's session policies and session tags, and moto accepts.
+
+    The inline ``Policy``: its characters (tab, line feed, carriage return, U+0020-U+00FF),
+    JSON naming statements that allow or deny (else MalformedPolicyDocument), and at most
+    2,048 characters of plain text. AWS's binding limit is the packed size of the policy, the
+    policy ARNs and the tags together, which it does not publish: past the plain-text limit
+    the local stack answers as AWS does for an oversized session (PackedPolicyTooLarge, its
+    percentage taken of the plain-text limit), and it cannot reproduce a packed refusal below
+    that limit. At most 10 ``PolicyArns``; at most 50 ``Tags``, keys of 1-128 and
+    values of 0-256 characters of the Tag pattern, and no two keys equal without case ("you
+    cannot have separate Department and department tag keys").
+    """
+    text = _first(params, "Policy")
+    if text is not None:
+        if not _SESSION_POLICY_TEXT.fullmatch(text):
+            raise STSValidationError(
+                "The session policy may hold only tab, line feed, carriage return and the "
+                "characters U+0020 through U+00FF"
+            )
+        if len(text) > SESSION_POLICY_MAX_CHARS:
+            share = -(-len(text) * 100 // SESSION_POLICY_MAX_CHARS)
+            raise _QueryError(
+                "PackedPolicyTooLarge",
+                f"Packed policy consumes {share}% of allotted space, please use smaller policy.",
+                400,
+            )
+        if not _well_formed_policy(text):
+            raise _QueryError(
+                "MalformedPolicyDocument", "The session policy is not a valid policy document", 400
+            )
+    if len(_members(params, "PolicyArns", ".arn")) > SESSION_POLICY_ARNS_MAX:
+        raise STSValidationError(
+            f"At most {SESSION_POLICY_ARNS_MAX} managed session policy ARNs may be passed"
+        )
+    keys = _members(params, "Tags", ".Key")
+    if len(keys) > SESSION_TAGS_MAX:
+        raise STSValidationError(
+            "1 validation error detected: Value at 'tags' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {SESSION_TAGS_MAX}"
+        )
+    for index, key in enumerate(keys, 1):
+        value = _first(params, f"Tags.member.{index}.Value") or ""
+        if not 1 <= len(key) <= SESSION_TAG_KEY_MAX_CHARS or not _tag_text_valid(key):
+            raise STSValidationError(
+                f"Session tag key {key!r} must be 1-{SESSION_TAG_KEY_MAX_CHARS} characters of "
+                "letters, digits, spaces and _.:/=+-@"
+            )
+        if len(value) > SESSION_TAG_VALUE_MAX_CHARS or not _tag_text_valid(value):
+            raise STSValidationError(
+                f"The value of session tag {key!r} must be at most "
+                f"{SESSION_TAG_VALUE_MAX_CHARS} characters of letters, digits, spaces and "
+                "_.:/=+-@"
+            )
+    if len({key.lower() for key in keys}) != len(keys):
+        raise STSValidationError(
+            "Duplicate tag keys found. Please note that Tag keys are case insensitive."
+        )
+
+
+def _well_formed_policy(text: str) -> bool:
+    """A JSON object whose Statement is one statement or a list of them, each an object with
+    Effect Allow or Deny: the least AWS's policy grammar asks of a session policy."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(document, dict) or "Statement" not in document:
+        return False
+    statements = _listed(document["Statement"])
+    return bool(statements) and all(
+        isinstance(statement, dict) and statement.get("Effect") in ("Allow", "Deny")
+        for statement in statements
+    )
+
+
 def _assume_role_and_record(self: TokenResponse) -> Any:
     """Wrapper of ``TokenResponse.assume_role``: validate, issue, record the session."""
     caller_key = self.get_access_key()
     chained = self.backend.get_assumed_role_from_access_key(caller_key) is not None
     caller_session = session_context(caller_key)
     duration = _validate_assume_role(self, chained)
+    _validate_session_scope(self.querystring)
     result = _originals["assume_role"](self)
     assumed = result.result["Credentials"]
     issued_at = _now()
