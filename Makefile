@@ -22,7 +22,7 @@ help:
 	@echo "make lint   - ruff (lint, format check), mypy and bandit"
 	@echo "make test-future - the suite with the clock 400 days ahead in every Python process"
 	@echo "make audit-deps - pip-audit of every locked package (needs PyPI's JSON API)"
-	@echo "make validate - sam validate --lint, cfn-lint and checkov on template.yaml (own venvs, no AWS account)"
+	@echo "make validate - sam validate --lint, cfn-lint and checkov on template.yaml and templates/member-account.yaml (own venvs, no AWS account)"
 	@echo "make bench  - benchmarks (ratios against a baseline measured in the same run)"
 	@echo "make build  - sam build for deployment (then: .tools/sam/bin/sam deploy --guided; docs/deploy.md)"
 	@echo "make e2e    - the demo's scenario against a deployed stack (JIT_E2E_API_URL, AWS_PROFILE; docs/deploy.md)"
@@ -78,12 +78,15 @@ $(CHECKOV_VENV)/.installed: tools/checkov/requirements.txt | $(UV)
 	$(UV) pip install --quiet --require-hashes --python $(CHECKOV_VENV)/bin/python -r tools/checkov/requirements.txt
 	@touch $@
 
-# The template as SAM, CloudFormation's linter and checkov see it. A finding is fixed, or
-# skipped in place in template.yaml with its reason (Metadata: cfn-lint / checkov skip).
+# The templates (the hub's, and the member accounts' of issue 9) as SAM, CloudFormation's
+# linter and checkov see them. A finding is fixed, or skipped in place in the template with its
+# reason (Metadata: cfn-lint / checkov skip).
+TEMPLATES := template.yaml templates/member-account.yaml
 validate: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM_RUN) $(SAM) validate --lint --template-file template.yaml
-	$(SAM_RUN) $(SAM_VENV)/bin/cfn-lint --regions us-east-1 us-west-2 eu-west-1 eu-central-1 ap-southeast-2 -- template.yaml
-	$(CHECKOV_RUN) $(CHECKOV) -f template.yaml --framework cloudformation --quiet --compact --skip-download
+	$(SAM_RUN) $(SAM) validate --lint --template-file templates/member-account.yaml
+	$(SAM_RUN) $(SAM_VENV)/bin/cfn-lint --regions us-east-1 us-west-2 eu-west-1 eu-central-1 ap-southeast-2 -- $(TEMPLATES)
+	$(CHECKOV_RUN) $(CHECKOV) -f $(TEMPLATES) --framework cloudformation --quiet --compact --skip-download
 
 test: env validate lint
 	$(VENV)/bin/pytest -q
