@@ -133,6 +133,7 @@ def whoami() -> Response[WhoAmI]:
 @app.get("/v1/profiles")
 def profiles() -> Response[ProfileList]:
     found = broker().profiles_for(_caller())
+    home = broker().home_account
     return _json(
         200,
         ProfileList(
@@ -144,6 +145,8 @@ def profiles() -> Response[ProfileList]:
                     max_session=p.max_session,
                     reason_required=p.reason_required,
                     ticket_pattern=p.ticket_pattern,
+                    accounts=p.accounts_in(home),
+                    mode=p.mode.value,
                 )
                 for name, p in found.items()
             ]
@@ -161,6 +164,8 @@ def request_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantWithCr
         extra={
             "grant_id": issued.grant.grant_id,
             "profile": body.profile,
+            "account": issued.grant.target_account,
+            "mode": issued.grant.mode.value,
             "requester": caller.requester_id,
             "access_key_id": issued.credentials.access_key_id,
             "expires_at": issued.grant.expires_at,

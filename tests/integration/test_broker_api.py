@@ -86,6 +86,8 @@ def test_profiles_lists_only_what_the_caller_may_request(stack: Any, call: Any) 
                 "max_session": 3600,
                 "reason_required": True,
                 "ticket_pattern": None,
+                "accounts": [ACCOUNT],
+                "mode": "per-grant-role",
             }
         ]
     }

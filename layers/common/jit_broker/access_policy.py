@@ -20,10 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from jit_broker import documents
 from jit_broker.errors import PolicyInvalid
 from jit_broker.identity import Caller
+from jit_broker.models.domain import GrantMode
 from jit_broker.models.input import PROFILE_NAME_PATTERN
 from jit_broker.naming import MAX_CHAINED_SESSION_SECONDS, MAX_WINDOW_SECONDS, MIN_SESSION_SECONDS
 
-ROLE_POLICY_MAX_CHARS = 10240  # IAM's limit for a role's inline policies, whitespace excluded
+ROLE_POLICY_MAX_CHARS = documents.ROLE_POLICIES_MAX_CHARS
+SESSION_POLICY_MAX_CHARS = documents.SESSION_POLICY_MAX_CHARS
 _USER_ARN = r"^arn:aws[\w-]*:iam::\d{12}:user/(?:[\w+=,.@/-]*/)?[\w+=,.@-]{1,64}$"
 _ROLE_ARN = r"^arn:aws[\w-]*:iam::\d{12}:role/(?:[\w+=,.@/-]*/)?[\w+=,.@-]{1,64}$"
 _MANAGED_ARN = r"^arn:aws[\w-]*:iam::(aws|\d{12}):policy/(?:[\w+=,.@/-]*/)?[\w+=,.@-]{1,128}$"
@@ -134,6 +136,38 @@ class Profile(_Strict):
     reason_required: bool = True
     ticket_pattern: str | None = None
     max_active_grants: Annotated[int | None, Field(ge=1, le=100)] = 1
+    # The accounts the profile's access is in (the hub and member accounts); None: the
+    # broker's own account. A request names one of them when there are several.
+    accounts: Annotated[
+        list[Annotated[str, Field(pattern=_ACCOUNT)]] | None, Field(min_length=1, max_length=100)
+    ] = None
+    mode: GrantMode = GrantMode.PER_GRANT_ROLE
+
+    @field_validator("accounts")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("an account is listed twice: list each once")
+        return value
+
+    @model_validator(mode="after")
+    def _shared_role_fits(self) -> Profile:
+        """A shared-role session carries the profile's permissions as its session policy,
+        with the deny after the grant's expiry: STS takes at most 2048 characters of it."""
+        if self.mode is GrantMode.SHARED_ROLE:
+            statements = self.permissions.inline.statements() if self.permissions.inline else []
+            size = len(_compact(documents.session_policy(statements, 0)))
+            if size > SESSION_POLICY_MAX_CHARS:
+                raise ValueError(
+                    f"mode shared-role: the session policy would be {size} characters (the "
+                    f"profile's inline policy and the broker's deny after expiry); STS allows "
+                    f"{SESSION_POLICY_MAX_CHARS}: shorten the policy or use mode per-grant-role"
+                )
+        return self
+
+    def accounts_in(self, home_account: str) -> list[str]:
+        """The accounts this profile grants access in (the broker's own when none listed)."""
+        return list(self.accounts) if self.accounts else [home_account]
 
     @field_validator("ticket_pattern")
     @classmethod
@@ -234,6 +268,23 @@ def refuse_beyond_stack(policy: AccessPolicy, stack_managed_policies: Collection
                 for i, arn in outside
             ]
         )
+
+
+def refuse_accounts_beyond_stack(policy: AccessPolicy, stack_accounts: Collection[str]) -> None:
+    """Raise PolicyInvalid naming each profile account the stack cannot reach: the broker's
+    own account and the member accounts of its MemberAccountIds parameter
+    (JIT_MEMBER_ACCOUNTS), where the member template gives it an execution role."""
+    allowed = set(stack_accounts)
+    problems = [
+        f"profiles.{name}.accounts.{i}: {account} is not one of this stack's accounts: add it "
+        "to the stack's MemberAccountIds parameter and deploy the member template there, or "
+        "remove it from the profile"
+        for name, profile in policy.profiles.items()
+        for i, account in enumerate(profile.accounts or ())
+        if account not in allowed
+    ]
+    if problems:
+        raise PolicyInvalid(problems)
 
 
 def parse_policy(

@@ -16,6 +16,7 @@ TAG_REQUESTER = "jit:requester"
 TAG_EXPIRES = "jit:expires-at"
 TAG_OWNER = "jit:owner"
 TAG_PROFILE = "jit:profile"
+TAG_MODE = "jit:mode"
 
 
 def iso8601(epoch: int) -> str:
@@ -40,6 +41,66 @@ def trust_policy(broker_role_arn: str, expires_at: int) -> dict[str, Any]:
             }
         ],
     }
+
+
+def shared_trust_policy(broker_role_arn: str) -> dict[str, Any]:
+    """A shared role: only the broker's role, only with a SourceIdentity (the person) and a
+    grant-id session tag (what its revocation deny and the session policy key on)."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "BrokerOnlyWithSourceIdentityAndGrant",
+                "Effect": "Allow",
+                "Principal": {"AWS": broker_role_arn},
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
+                "Condition": {
+                    "StringLike": {
+                        "sts:SourceIdentity": "?*",
+                        f"aws:RequestTag/{TAG_GRANT}": "g-*",
+                    },
+                },
+            }
+        ],
+    }
+
+
+def session_policy(profile_statements: list[dict[str, Any]], expires_at: int) -> dict[str, Any]:
+    """A shared-role session's policy: the profile's permissions (a session never gets more
+    than its profile, whatever else the shared role holds) and the deny after the grant's
+    expiry, so no session outlives its grant, however long STS made it."""
+    return grant_policy(profile_statements, expires_at)
+
+
+def revoked_grants_deny(grant_ids: list[str]) -> dict[str, Any]:
+    """On a shared role: every session tagged with one of these (revoked) grants is refused."""
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "GrantsRevoked",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {f"aws:PrincipalTag/{TAG_GRANT}": sorted(grant_ids)}},
+            }
+        ],
+    }
+
+
+ROLE_POLICIES_MAX_CHARS = 10240  # IAM: a role's inline policies together, whitespace excluded
+SESSION_POLICY_MAX_CHARS = 2048  # STS: an AssumeRole session policy's plain text
+
+
+def revoked_list_capacity(grant_policy_chars: int) -> int:
+    """How many grant ids the revocation deny of a shared role can list beside its jit-grant
+    policy of ``grant_policy_chars`` (compact) before the role's inline policies together
+    pass IAM's 10,240 characters. Grant ids are all the same length, so each costs the same."""
+    one = len(compact(revoked_grants_deny(["g-" + "0" * 24])))
+    two = len(compact(revoked_grants_deny(["g-" + "0" * 24, "g-" + "1" * 24])))
+    each = two - one
+    room = ROLE_POLICIES_MAX_CHARS - grant_policy_chars - one
+    return 0 if room < 0 else 1 + room // each
 
 
 def deny_after_expiry(expires_at: int) -> dict[str, Any]:

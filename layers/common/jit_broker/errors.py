@@ -57,6 +57,23 @@ class ReplayedRequest(Conflict):
     code = "replayed_request"
 
 
+class RevocationListFull(BrokerError):
+    """A shared role's revocation deny is as long as IAM's policy size allows: revoking
+    another grant of it is refused (loudly: nothing changed) until the auditor prunes the
+    grants whose sessions have all ended."""
+
+    status = 503
+    code = "revocation_list_full"
+
+
+class AccountUnreachable(BrokerError):
+    """A member account's execution role could not be assumed (not deployed, or its trust
+    does not name this broker)."""
+
+    status = 503
+    code = "account_unreachable"
+
+
 class TooManyRequests(BrokerError):
     status = 429
     code = "too_many_requests"

@@ -22,6 +22,17 @@ its quotas are given back.
 Entitlement is judged on ``Caller.requester_id`` (the role ARN of a role session); ownership
 of a grant — seeing it, taking sessions of it, revoking it, counting against limits — on
 ``Caller.owner`` (the exact caller). The broker's own sessions are never callers.
+
+Accounts: a profile's access is in the broker's own account (the hub) or in member accounts.
+In a member, roles are written through the member template's execution role (``member_iam``)
+and assumed directly by the broker's own role, one hop as at home.
+
+Modes: ``per-grant-role`` (above) or ``shared-role``: one role per (profile, account), made on
+first use and rewritten only when the profile's permissions change; a grant is then a ledger
+write and one AssumeRole, its sessions scoped by a session policy (the profile's permissions
+and a deny after the grant's expiry) and tagged with the grant. Revoking one adds its grant id
+to the shared role's deny (the ledger's list, written to IAM whole, so concurrent revocations
+cannot lose one another's entry).
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from jit_broker import documents, naming
 from jit_broker.adapters.iam import RoleSpec
 from jit_broker.documents import policy_digest
 from jit_broker.errors import (
+    AwsUnavailable,
     BadRequest,
     BrokerError,
     GrantNotActive,
@@ -45,7 +57,14 @@ from jit_broker.errors import (
     TooManyRequests,
 )
 from jit_broker.identity import Caller, caller_from_context, refuse_broker_principals
-from jit_broker.models.domain import Credentials, Grant, GrantStatus, IssuedSession
+from jit_broker.models.domain import (
+    Credentials,
+    Grant,
+    GrantMode,
+    GrantStatus,
+    IssuedSession,
+    SharedRole,
+)
 from jit_broker.models.input import GrantRequest, RevokeRequest, SessionRequest
 
 # Seconds kept back from the invocation's time left when AssumeRole is retried: the last
@@ -80,13 +99,26 @@ class Broker:
         iam: Iam,
         sts: Sts,
         clock: Callable[[], float] = time.time,
+        member_iam: Callable[[str], Iam] | None = None,
     ) -> None:
+        """``iam`` writes roles in the broker's own account; ``member_iam(account)`` in a
+        member account, through its execution role (raises AccountUnreachable)."""
         self._settings = settings
         self._policy = policy
         self._ledger = ledger
         self._iam = iam
         self._sts = sts
         self._clock = clock
+        self._member_iam = member_iam
+        # (account, profile) → the shared role as last written (its jit-grant digest, managed
+        # policies, ARN): a warm broker makes a shared-role grant without reading it again.
+        self._shared: dict[tuple[str, str], SharedRole] = {}
+
+    @property
+    def home_account(self) -> str:
+        """The account the broker runs in (a profile's access is there unless it lists
+        member accounts)."""
+        return self._settings.home_account
 
     def _now(self) -> int:
         return int(self._clock())
@@ -102,6 +134,29 @@ class Broker:
         if not policy.is_account_allowed(caller.account_id):
             raise NotEntitled(f"account {caller.account_id} may not use this broker")
         return policy
+
+    def _iam_in(self, account: str) -> Iam:
+        if account == self._settings.home_account:
+            return self._iam
+        if self._member_iam is None or account not in self._settings.member_accounts:
+            raise AwsUnavailable(f"account {account} is not one of this broker's member accounts")
+        return self._member_iam(account)
+
+    def _account_for(self, profile_name: str, profile: Profile, request: GrantRequest) -> str:
+        accounts = profile.accounts_in(self._settings.home_account)
+        if request.account is None:
+            if len(accounts) > 1:
+                raise BadRequest(
+                    f"profile {profile_name!r} grants access in several accounts: give one "
+                    f"of {', '.join(accounts)} (account, or the CLI's --account)"
+                )
+            return accounts[0]
+        if request.account not in accounts:
+            raise BadRequest(
+                f"profile {profile_name!r} does not grant access in account {request.account}: "
+                f"give one of {', '.join(accounts)}"
+            )
+        return request.account
 
     # --- reads -------------------------------------------------------------------------
     def profiles_for(self, caller: Caller) -> dict[str, Profile]:
@@ -158,6 +213,7 @@ class Broker:
             raise BadRequest(
                 f"profile {request.profile!r} needs a ticket matching {profile.ticket_pattern}"
             )
+        account = self._account_for(request.profile, profile, request)
         now = self._now()
         slot = None
         held = ""
@@ -186,9 +242,17 @@ class Broker:
             status=GrantStatus.REQUESTED,
             created_at=now,
             expires_at=now + window,
-            role_name=naming.role_name_for(grant_id),
+            role_name=(
+                naming.shared_role_name(request.profile)
+                if profile.mode is GrantMode.SHARED_ROLE
+                else naming.role_name_for(grant_id)
+            ),
+            target_account=account,
+            mode=profile.mode,
             slot=slot,
         )
+        if grant.mode is GrantMode.SHARED_ROLE:
+            return self._shared_grant(grant, profile, caller, request, policy, now, time_left)
         # The ledger records what the role will hold, so the auditor judges drift against what
         # was written, not against the profile as it reads later.
         spec = self._role_spec(grant, profile)
@@ -208,7 +272,8 @@ class Broker:
             held_message=held,
         )
         try:
-            role = self._iam.create_grant_role(spec)
+            iam = self._iam_in(account)
+            role = iam.create_grant_role(spec)
         except BrokerError as exc:
             self._fail(grant, exc)
             raise
@@ -216,7 +281,7 @@ class Broker:
         try:
             credentials, session = self._assume(grant, profile, caller, now, time_left)
         except BrokerError as exc:
-            self._iam.teardown(grant.role_name, tuple(profile.permissions.managed), denied=False)
+            iam.teardown(grant.role_name, tuple(profile.permissions.managed), denied=False)
             self._fail(grant, exc)
             raise
         try:
@@ -227,8 +292,8 @@ class Broker:
             # grant held, so the caller's retry is not refused for a grant that never was.
             # Whatever of this fails, the auditor finishes (it reconciles requested grants).
             with contextlib.suppress(BrokerError):
-                if self._iam.deny_everything(grant.role_name):
-                    self._iam.teardown(grant.role_name, tuple(profile.permissions.managed))
+                if iam.deny_everything(grant.role_name):
+                    iam.teardown(grant.role_name, tuple(profile.permissions.managed))
             with contextlib.suppress(BrokerError):
                 self._fail(grant, exc)
             raise
@@ -236,6 +301,107 @@ class Broker:
             update={"status": GrantStatus.ACTIVE, "sessions_issued": grant.sessions_issued + 1}
         )
         return Issued(grant, credentials)
+
+    def _shared_grant(
+        self,
+        grant: Grant,
+        profile: Profile,
+        caller: Caller,
+        request: GrantRequest,
+        policy: AccessPolicy,
+        now: int,
+        time_left: TimeLeft | None,
+    ) -> Issued:
+        """A shared-role grant: the ledger records it (no role quota: it makes no role), the
+        profile's shared role is made or brought up to date only if it is not already, then
+        one AssumeRole scoped to the grant; activated before the credentials leave."""
+        grant = grant.model_copy(
+            update={
+                "policy_sha256": policy_digest(self._shared_grant_policy(profile)),
+                "managed_policy_arns": sorted(profile.permissions.managed),
+            }
+        )
+        self._ledger.open_grant(
+            grant,
+            nonce=request.nonce,
+            now=now,
+            rate_limit=policy.limits.requests_per_minute,
+            max_roles=self._settings.max_roles,
+            max_roles_per_owner=self._settings.max_roles_per_owner,
+        )
+        try:
+            shared = self._shared_role(grant.target_account or "", grant.profile, profile)
+            grant = grant.model_copy(
+                update={"role_arn": shared.role_arn, "role_id": shared.role_id}
+            )
+            credentials, session = self._assume(grant, profile, caller, now, time_left)
+        except BrokerError as exc:
+            self._fail(grant, exc)
+            raise
+        try:
+            self._ledger.activate(grant, session)
+        except BrokerError as exc:
+            # Never handed out; the session policy's deny ends these credentials at the
+            # grant's expiry all the same.
+            with contextlib.suppress(BrokerError):
+                self._fail(grant, exc)
+            raise
+        grant = grant.model_copy(
+            update={"status": GrantStatus.ACTIVE, "sessions_issued": grant.sessions_issued + 1}
+        )
+        return Issued(grant, credentials)
+
+    @staticmethod
+    def _shared_grant_policy(profile: Profile) -> dict[str, Any]:
+        statements = profile.permissions.inline.statements() if profile.permissions.inline else []
+        if not statements:  # managed policies only: the role's inline policy allows nothing
+            return {"Version": documents.VERSION, "Statement": [_NOTHING]}
+        return {"Version": documents.VERSION, "Statement": statements}
+
+    def _shared_role(self, account: str, profile_name: str, profile: Profile) -> SharedRole:
+        """The profile's shared role in ``account`` as the profile says now: from this
+        broker's memory when it wrote (or read) it so; else from the ledger; written to IAM
+        only when missing or different (the first grant, or the profile changed)."""
+        document = self._shared_grant_policy(profile)
+        want = (policy_digest(document), sorted(profile.permissions.managed))
+        key = (account, profile_name)
+        known = self._shared.get(key)
+        if known is None or (known.policy_sha256, known.managed_policy_arns) != want:
+            known = self._ledger.shared_role(account, profile_name)
+        if (
+            known is None
+            or not known.role_arn
+            or (known.policy_sha256, known.managed_policy_arns) != want
+        ):
+            spec = RoleSpec(
+                name=naming.shared_role_name(profile_name),
+                path=self._settings.role_path,
+                trust_policy=documents.shared_trust_policy(self._settings.broker_role_arn),
+                permissions_policy=document,
+                managed_policy_arns=tuple(profile.permissions.managed),
+                boundary_arn=self._settings.boundary_arn_in(account),
+                tags={
+                    documents.TAG_OWNER: self._settings.owner_tag,
+                    documents.TAG_PROFILE: profile_name,
+                    documents.TAG_MODE: GrantMode.SHARED_ROLE.value,
+                },
+                description=f"JIT shared role of profile {profile_name}",
+            )
+            previous = tuple(known.managed_policy_arns) if known else ()
+            role = self._iam_in(account).ensure_shared_role(spec, previous)
+            known = SharedRole(
+                account=account,
+                profile=profile_name,
+                role_arn=role.arn,
+                role_id=role.role_id,
+                policy_sha256=want[0],
+                managed_policy_arns=want[1],
+                revoked=known.revoked if known else [],
+                rev=known.rev if known else 0,
+            )
+            self._ledger.record_shared_role(known)
+        self._shared[key] = known
+        return known
 
     # --- a further session inside a grant ----------------------------------------------
     def issue_session(
@@ -269,6 +435,8 @@ class Broker:
             now=now,
             rate_limit=policy.limits.requests_per_minute,
         )
+        if grant.mode is GrantMode.SHARED_ROLE:
+            self._shared_role(grant.target_account or "", grant.profile, profile)
         credentials, session = self._assume(grant, profile, caller, now, time_left)
         self._ledger.record_session(grant_id, session)
         return Issued(
@@ -290,6 +458,8 @@ class Broker:
         policy = self._admitted(caller)
         grant = self._visible_grant(policy, caller, grant_id)
         now = self._now()
+        if grant.mode is GrantMode.SHARED_ROLE:
+            return self._revoke_shared(policy, caller, grant, now)
         if grant.status == GrantStatus.ACTIVE:
             self._ledger.move(
                 grant_id,
@@ -305,13 +475,65 @@ class Broker:
             raise GrantNotActive(f"grant {grant_id} is {grant.status.value}: nothing to revoke")
         if grant.role_removed_at is not None:
             return grant  # revoked and its role already gone: nothing left to do
-        self._iam.deny_everything(grant.role_name)
+        iam = self._iam_in(grant.target_account or self._settings.home_account)
+        iam.deny_everything(grant.role_name)
         self._ledger.release_slot(grant)
-        if self._iam.teardown(grant.role_name, tuple(grant.managed_policy_arns or ())):
+        if iam.teardown(grant.role_name, tuple(grant.managed_policy_arns or ())):
             with contextlib.suppress(GrantNotActive):  # the auditor marked it cleaned meanwhile
                 self._ledger.role_removed(grant, now=now)
             grant = grant.model_copy(update={"role_removed_at": now})
         return grant
+
+    # Writing the ledger's list to IAM is retried while another revocation changed it meanwhile.
+    DENY_SYNC_ATTEMPTS = 5
+
+    def _revoke_shared(self, policy: AccessPolicy, caller: Caller, grant: Grant, now: int) -> Grant:
+        """Revoked in the ledger with the grant added to its shared role's list, in one
+        transaction (refused, changing nothing, when the list is as long as IAM allows), then
+        the list written to the role's deny. From then on every session tagged with the grant
+        is refused. Re-running it on a revoked grant writes the deny again."""
+        if grant.status not in (GrantStatus.ACTIVE, GrantStatus.REVOKED):
+            raise GrantNotActive(
+                f"grant {grant.grant_id} is {grant.status.value}: nothing to revoke"
+            )
+        profile = policy.profiles.get(grant.profile)
+        grant_chars = (
+            len(documents.compact(self._shared_grant_policy(profile)))
+            if profile is not None
+            else documents.SESSION_POLICY_MAX_CHARS
+        )
+        self._ledger.revoke_shared(
+            grant,
+            now=now,
+            by=caller.arn,
+            most_listed=documents.revoked_list_capacity(grant_chars),
+        )
+        if grant.status is GrantStatus.ACTIVE:
+            grant = grant.model_copy(
+                update={"status": GrantStatus.REVOKED, "revoked_at": now, "revoked_by": caller.arn}
+            )
+        self._ledger.release_slot(grant)
+        self.write_revoked(grant.target_account or "", grant.profile)
+        return grant
+
+    def write_revoked(self, account: str, profile: str) -> None:
+        """The shared role's deny made to list exactly the ledger's revoked grants. The list
+        is read, written, and read again: if another revocation (or the auditor's pruning)
+        changed it meanwhile, it is written again, so the last write always holds the
+        latest list."""
+        iam = self._iam_in(account)
+        role_name = naming.shared_role_name(profile)
+        for _ in range(self.DENY_SYNC_ATTEMPTS):
+            shared = self._ledger.shared_role(account, profile)
+            if shared is None:
+                return
+            iam.deny_grants(role_name, shared.revoked)
+            again = self._ledger.shared_role(account, profile)
+            if again is None or again.rev == shared.rev:
+                return
+        raise AwsUnavailable(
+            "the shared role's revocation deny kept changing while it was written: revoke again"
+        )
 
     # --- helpers -----------------------------------------------------------------------
     def _fail(self, grant: Grant, exc: BrokerError) -> None:
@@ -333,7 +555,9 @@ class Broker:
             trust_policy=documents.trust_policy(self._settings.broker_role_arn, grant.expires_at),
             permissions_policy=documents.grant_policy(statements, grant.expires_at),
             managed_policy_arns=tuple(profile.permissions.managed),
-            boundary_arn=self._settings.boundary_policy_arn,
+            boundary_arn=self._settings.boundary_arn_in(
+                grant.target_account or self._settings.home_account
+            ),
             tags={
                 documents.TAG_GRANT: grant.grant_id,
                 documents.TAG_REQUESTER: naming.tag_value(grant.requester_id),
@@ -370,6 +594,7 @@ class Broker:
                 documents.TAG_REQUESTER: naming.tag_value(caller.arn),
             },
             time_left=None if time_left is None else time_left() - ANSWER_RESERVE_SECONDS,
+            **self._session_scope(grant, profile),
         )
         session = IssuedSession(
             grant_id=grant.grant_id,
@@ -380,6 +605,24 @@ class Broker:
             session_name=session_name,
         )
         return credentials, session
+
+    @staticmethod
+    def _session_scope(grant: Grant, profile: Profile) -> dict[str, Any]:
+        """A shared-role session's scope: the profile's permissions and the deny after its
+        grant's expiry, as the session policy. A per-grant role's sessions need none."""
+        if grant.mode is not GrantMode.SHARED_ROLE:
+            return {}
+        statements = profile.permissions.inline.statements() if profile.permissions.inline else []
+        return {
+            "session_policy": documents.compact(
+                documents.session_policy(statements, grant.expires_at)
+            ),
+            "policy_arns": tuple(profile.permissions.managed),
+        }
+
+
+# The inline policy of a shared role whose profile has only managed policies.
+_NOTHING = {"Sid": "NoInlinePermissions", "Effect": "Deny", "NotAction": "*", "Resource": "*"}
 
 
 def _may_request(profiles: dict[str, Profile]) -> str:

@@ -48,6 +48,23 @@ def is_grant_role_name(role_name: str) -> bool:
     return grant_id_of_role(role_name) is not None
 
 
+_SHARED_ROLE_NAME = re.compile(r"^jit-s-[a-z0-9][a-z0-9-]{0,57}$")
+
+
+def shared_role_name(profile: str) -> str:
+    """The name of a profile's shared role (mode shared-role), the same in every account:
+    ``jit-s-<profile>``, or for names too long for IAM's 64, the first 49 characters and a
+    hash of the whole name."""
+    name = f"jit-s-{profile}"
+    if len(name) <= 64:
+        return name
+    return f"jit-s-{profile[:49]}-{_digest(profile, 8)}"
+
+
+def is_shared_role_name(role_name: str) -> bool:
+    return bool(_SHARED_ROLE_NAME.fullmatch(role_name))
+
+
 def _digest(value: str, length: int) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:length]
 

@@ -22,6 +22,7 @@ def build_broker(session: Any = None, clock: Callable[[], float] | None = None) 
 
     from jit_broker.adapters.iam import Iam
     from jit_broker.adapters.ledger import Ledger
+    from jit_broker.adapters.members import MemberClients
     from jit_broker.adapters.policy_source import load_policy
     from jit_broker.adapters.sts import Sts
     from jit_broker.settings import get_settings
@@ -31,18 +32,28 @@ def build_broker(session: Any = None, clock: Callable[[], float] | None = None) 
         retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=3, read_timeout=8
     )
     session = session or boto3.session.Session()
+    sts_client = session.client("sts", config=config)
+    members = MemberClients(
+        sts=sts_client,
+        session_factory=boto3.session.Session,
+        role_arn_of=settings.member_role_arn,
+        session_name="jit-broker",
+        config=config,
+    )
     return Broker(
         settings=settings,
         policy=lambda: load_policy(
             parameter=settings.policy_parameter,
             path=settings.policy_file,
             stack_managed_policies=settings.managed_policy_allow_list,
+            stack_accounts=settings.stack_accounts,
         ),
+        member_iam=lambda account: Iam(members.client(account)),
         ledger=Ledger(session.client("dynamodb", config=config), settings.table_name),
         iam=Iam(session.client("iam", config=config)),
         clock=clock or time.time,
         sts=Sts(
-            session.client("sts", config=config),
+            sts_client,
             retry_budget_seconds=settings.assume_retry_budget_seconds,
         ),
     )
@@ -118,6 +129,7 @@ def build_audit_gate(runner: AuditRunner | None = None, session: Any = None) -> 
             parameter=settings.policy_parameter,
             path=settings.policy_file,
             stack_managed_policies=settings.managed_policy_allow_list,
+            stack_accounts=settings.stack_accounts,
         ),
         runner=runner,
     )

@@ -27,6 +27,8 @@ class _StackSettings(BaseModel):
         "policy_parameter": "JIT_POLICY_PARAMETER",
         "policy_file": "JIT_POLICY_FILE",
         "allow_clock_override": "JIT_ALLOW_CLOCK_OVERRIDE",
+        "member_accounts": "JIT_MEMBER_ACCOUNTS",
+        "member_role_name": "JIT_MEMBER_ROLE_NAME",
     }
 
     table_name: Annotated[str, Field(min_length=3)]
@@ -44,6 +46,44 @@ class _StackSettings(BaseModel):
     policy_file: str | None = None
     # Only the local stack sets this: an audit may then evaluate "as of" another time.
     allow_clock_override: bool = False
+    # The member accounts (template.yaml's MemberAccountIds, comma-separated) and the name of
+    # the execution role the member template makes in each (templates/member-account.yaml).
+    member_accounts: tuple[Annotated[str, Field(pattern=r"^\d{12}$")], ...] = ()
+    member_role_name: Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,64}$")] | None = None
+
+    @field_validator("member_accounts", mode="before")
+    @classmethod
+    def _accounts_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(a.strip() for a in value.split(",") if a.strip())
+        return value
+
+    @property
+    def home_account(self) -> str:
+        """The hub: the account the stack (and the broker's role) is in."""
+        return self.broker_role_arn.split(":")[4]
+
+    @property
+    def stack_accounts(self) -> tuple[str, ...]:
+        """Every account the stack grants access in: its own, then its members."""
+        return (self.home_account, *(a for a in self.member_accounts if a != self.home_account))
+
+    def boundary_arn_in(self, account: str) -> str:
+        """The JIT boundary in ``account``: the member template makes it under the same name."""
+        parts = self.boundary_policy_arn.split(":", 5)
+        parts[4] = account
+        return ":".join(parts)
+
+    def member_role_arn(self, account: str) -> str:
+        """The member template's execution role in ``account``."""
+        partition = self.broker_role_arn.split(":")[1]
+        return f"arn:{partition}:iam::{account}:role/{self.member_role_name}"
+
+    @model_validator(mode="after")
+    def _members_need_their_role(self) -> Self:
+        if self.member_accounts and not self.member_role_name:
+            raise ValueError("JIT_MEMBER_ACCOUNTS needs JIT_MEMBER_ROLE_NAME (the execution role)")
+        return self
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Self:

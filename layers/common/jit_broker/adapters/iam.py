@@ -7,7 +7,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jit_broker.documents import GRANT_POLICY_NAME, REVOKED_POLICY_NAME, compact, deny_all
+from jit_broker.documents import (
+    GRANT_POLICY_NAME,
+    REVOKED_POLICY_NAME,
+    compact,
+    deny_all,
+    revoked_grants_deny,
+)
 from jit_broker.errors import AwsUnavailable, BadRequest
 
 
@@ -77,6 +83,76 @@ class Iam:
                 ) from exc
             raise AwsUnavailable("IAM could not finish the grant's role; it was removed") from exc
         return role
+
+    def ensure_shared_role(
+        self, spec: RoleSpec, previous_managed: tuple[str, ...] = ()
+    ) -> CreatedRole:
+        """A profile's shared role as ``spec`` says: created if missing (an existing one is
+        kept: its revocation deny stays), its jit-grant policy written, the profile's managed
+        policies attached and those it no longer lists (``previous_managed``) detached. Called
+        only when the role is first used or the profile's permissions changed."""
+        try:
+            try:
+                out = self._iam.create_role(
+                    Path=spec.path,
+                    RoleName=spec.name,
+                    AssumeRolePolicyDocument=compact(spec.trust_policy),
+                    Description=spec.description,
+                    MaxSessionDuration=spec.max_session_seconds,
+                    PermissionsBoundary=spec.boundary_arn,
+                    Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()],
+                )
+            except ClientError as exc:
+                if _code(exc) != "EntityAlreadyExists":
+                    raise
+                out = self._iam.get_role(RoleName=spec.name)
+                if out["Role"].get("Path") != spec.path:
+                    raise AwsUnavailable(
+                        f"a role named {spec.name} exists outside the broker's path"
+                    ) from exc
+            self._iam.put_role_policy(
+                RoleName=spec.name,
+                PolicyName=GRANT_POLICY_NAME,
+                PolicyDocument=compact(spec.permissions_policy),
+            )
+            for arn in spec.managed_policy_arns:
+                self._iam.attach_role_policy(RoleName=spec.name, PolicyArn=arn)
+            for arn in set(previous_managed) - set(spec.managed_policy_arns):
+                try:
+                    self._iam.detach_role_policy(RoleName=spec.name, PolicyArn=arn)
+                except ClientError as exc:
+                    if _code(exc) != "NoSuchEntity":
+                        raise
+        except ClientError as exc:
+            if _code(exc) in ("MalformedPolicyDocument", "LimitExceeded"):
+                raise BadRequest(
+                    f"the profile's permissions were refused by IAM ({_code(exc)})"
+                ) from exc
+            raise AwsUnavailable(f"IAM refused the profile's shared role ({_code(exc)})") from exc
+        except BotoCoreError as exc:
+            raise AwsUnavailable("IAM could not be reached for the profile's shared role") from exc
+        return CreatedRole(arn=out["Role"]["Arn"], role_id=out["Role"]["RoleId"])
+
+    def deny_grants(self, role_name: str, grant_ids: list[str]) -> None:
+        """A shared role's revocation deny: exactly ``grant_ids`` (the ledger's list), or no
+        deny policy at all when the list is empty."""
+        try:
+            if grant_ids:
+                self._iam.put_role_policy(
+                    RoleName=role_name,
+                    PolicyName=REVOKED_POLICY_NAME,
+                    PolicyDocument=compact(revoked_grants_deny(grant_ids)),
+                )
+            else:
+                self._iam.delete_role_policy(RoleName=role_name, PolicyName=REVOKED_POLICY_NAME)
+        except ClientError as exc:
+            if not grant_ids and _code(exc) == "NoSuchEntity":
+                return
+            raise AwsUnavailable(
+                f"IAM refused the shared role's revocation deny ({_code(exc)})"
+            ) from exc
+        except BotoCoreError as exc:
+            raise AwsUnavailable("IAM could not be reached to revoke the grant") from exc
 
     def deny_everything(self, role_name: str) -> bool:
         """Revocation: a deny-all inline policy. False when the role no longer exists."""

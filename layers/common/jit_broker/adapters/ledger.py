@@ -12,7 +12,11 @@ Single table, keys ``pk``/``sk``:
 - quota     ``QUOTA#owner#<owner>`` / ``QUOTA``         (live roles of one owner, against theirs)
 - slot      ``SLOT#<owner>#<profile>#<k>`` / ``SLOT``   (one per active grant a profile allows:
                                                        claimed with the grant, free once expired)
-- cursor    ``AUDIT#cursor`` / ``AUDIT``                (where an interrupted audit sweep resumes)
+- cursor    ``AUDIT#cursor`` / ``AUDIT``                (where an interrupted audit sweep resumes;
+                                                       ``AUDIT#cursor#<account>`` a member's)
+- shared    ``SHARED#<account>#<profile>`` / ``SHARED`` (a shared role: what it was written as,
+                                                       its revoked grants (string set), rev)
+A shared-role grant holds no role of its own: it claims no role quota.
 A cleaned grant leaves the index's ``GRANT`` partition (its gsi2pk becomes ``CLEANED``), so the
 auditor reads only the grants that may still have a role: live ones and those awaiting cleanup.
 Every write is conditional; status moves only forward. Times are epoch seconds (Number). A
@@ -37,9 +41,17 @@ from jit_broker.errors import (
     GrantNotActive,
     LedgerUnavailable,
     ReplayedRequest,
+    RevocationListFull,
     TooManyRequests,
 )
-from jit_broker.models.domain import FORWARD, Grant, GrantStatus, IssuedSession
+from jit_broker.models.domain import (
+    FORWARD,
+    Grant,
+    GrantMode,
+    GrantStatus,
+    IssuedSession,
+    SharedRole,
+)
 
 RECORD_RETENTION_SECONDS = 400 * 24 * 3600  # grant and session records outlive CloudTrail's 90 days
 NONCE_TTL_SECONDS = 15 * 60  # longer than SigV4's 5-minute window either side
@@ -63,6 +75,19 @@ def _slot_pk(owner: str, profile: str, k: int) -> str:
 
 def _owner_quota_pk(owner: str) -> str:
     return f"QUOTA#owner#{owner}"
+
+
+def _holds_role(grant: Grant) -> bool:
+    """Whether the grant has a role of its own (and so holds role quota)."""
+    return grant.mode is GrantMode.PER_GRANT_ROLE
+
+
+def _shared_key(account: str, profile: str) -> dict[str, Any]:
+    return {"pk": _s(f"SHARED#{account}#{profile}"), "sk": _s("SHARED")}
+
+
+def _cursor_key(account: str | None) -> dict[str, Any]:
+    return {"pk": _s(f"AUDIT#cursor#{account}" if account else "AUDIT#cursor"), "sk": _s("AUDIT")}
 
 
 def _to_item(grant: Grant) -> dict[str, Any]:
@@ -195,21 +220,26 @@ class Ledger:
                 }
             },
             self._rate_update(owner, now, rate_limit),
-            self._quota_claim(ROLE_QUOTA, max_roles),
-            self._quota_claim(_owner_quota_pk(owner), max_roles_per_owner),
         ]
         errors: list[Exception] = [
             _replayed(),
             Conflict("a grant with this id already exists"),
             _rate_limited(rate_limit),
-            TooManyRequests(
-                f"the broker is at its cap of {max_roles} live grant roles: try again later"
-            ),
-            TooManyRequests(
-                f"you hold {max_roles_per_owner} live grant roles (the most one requester may): "
-                "revoke a grant you no longer need"
-            ),
         ]
+        if _holds_role(grant):
+            items += [
+                self._quota_claim(ROLE_QUOTA, max_roles),
+                self._quota_claim(_owner_quota_pk(owner), max_roles_per_owner),
+            ]
+            errors += [
+                TooManyRequests(
+                    f"the broker is at its cap of {max_roles} live grant roles: try again later"
+                ),
+                TooManyRequests(
+                    f"you hold {max_roles_per_owner} live grant roles (the most one requester "
+                    "may): revoke a grant you no longer need"
+                ),
+            ]
         if grant.slot is not None:
             items.append(
                 {
@@ -319,6 +349,8 @@ class Ledger:
     def release_role_quota(self, grant: Grant) -> None:
         """Give back the role quota a grant that never got its role held (the stack's and
         its owner's)."""
+        if not _holds_role(grant):
+            return
         for key in (ROLE_QUOTA, _owner_quota_pk(grant.owner)):
             with _writing("ConditionalCheckFailedException"):
                 self._db.update_item(**self._quota_release(key)["Update"])
@@ -398,11 +430,12 @@ class Ledger:
         given back, in one transaction; if a counter is already zero or the slot is no longer
         the grant's, the update alone and each of the rest that can still be given back.
         False in that case."""
-        items = [
-            update,
-            self._quota_release(ROLE_QUOTA),
-            self._quota_release(_owner_quota_pk(grant.owner)),
-        ]
+        items = [update]
+        if _holds_role(grant):
+            items += [
+                self._quota_release(ROLE_QUOTA),
+                self._quota_release(_owner_quota_pk(grant.owner)),
+            ]
         if with_slot and grant.slot is not None:
             items.append({"Update": self._slot_release(grant, grant.slot)})
         moved_on = GrantNotActive("the grant moved on")
@@ -416,24 +449,107 @@ class Ledger:
             return False
         return True
 
-    def audit_cursor(self) -> str | None:
+    def audit_cursor(self, account: str | None = None) -> str | None:
+        """Where the sweep of ``account`` resumes (None: the hub's own sweep)."""
         with _reading():
             out = self._db.get_item(
-                TableName=self._table,
-                Key={"pk": _s("AUDIT#cursor"), "sk": _s("AUDIT")},
-                ConsistentRead=True,
+                TableName=self._table, Key=_cursor_key(account), ConsistentRead=True
             )
         marker = out.get("Item", {}).get("marker", {}).get("S")
         return str(marker) if marker else None
 
-    def save_audit_cursor(self, marker: str | None, now: int) -> None:
-        """Where the next sweep starts (None: from the beginning)."""
+    def save_audit_cursor(self, marker: str | None, now: int, account: str | None = None) -> None:
+        """Where the next sweep of ``account`` starts (None: from the beginning)."""
         with _writing():
             self._db.update_item(
                 TableName=self._table,
-                Key={"pk": _s("AUDIT#cursor"), "sk": _s("AUDIT")},
+                Key=_cursor_key(account),
                 UpdateExpression="SET marker = :m, saved_at = :now",
                 ExpressionAttributeValues={":m": _s(marker or ""), ":now": _n(now)},
+            )
+
+    # --- shared roles ------------------------------------------------------------------------
+    def shared_role(self, account: str, profile: str) -> SharedRole | None:
+        with _reading():
+            out = self._db.get_item(
+                TableName=self._table, Key=_shared_key(account, profile), ConsistentRead=True
+            )
+        item = out.get("Item")
+        if not item:
+            return None
+        data = {k: _DESERIALIZE(v) for k, v in item.items() if k in SharedRole.model_fields}
+        data["revoked"] = sorted(data.get("revoked") or ())
+        data["managed_policy_arns"] = sorted(data.get("managed_policy_arns") or ())
+        return SharedRole.model_validate({"account": account, "profile": profile} | data)
+
+    def record_shared_role(self, shared: SharedRole) -> None:
+        """What the shared role was (re)written as; its revoked list is left as it is."""
+        with _writing():
+            self._db.update_item(
+                TableName=self._table,
+                Key=_shared_key(shared.account, shared.profile),
+                UpdateExpression=(
+                    "SET role_arn = :arn, role_id = :id, policy_sha256 = :sha, "
+                    "managed_policy_arns = :managed"
+                ),
+                ExpressionAttributeValues={
+                    ":arn": _s(shared.role_arn or ""),
+                    ":id": _s(shared.role_id or ""),
+                    ":sha": _s(shared.policy_sha256 or ""),
+                    ":managed": {"L": [_s(a) for a in shared.managed_policy_arns]},
+                },
+            )
+
+    def revoke_shared(self, grant: Grant, *, now: int, by: str, most_listed: int) -> None:
+        """active → revoked, and the grant added to its shared role's revoked list, in one
+        transaction; refused (RevocationListFull, nothing written) when the list already
+        holds ``most_listed`` grants. On a grant already revoked: the list entry alone (a
+        revocation that stopped half way is finished)."""
+        account = grant.target_account or ""
+        shared_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _shared_key(account, grant.profile),
+                "UpdateExpression": "ADD revoked :id, rev :one",
+                "ConditionExpression": (
+                    "attribute_not_exists(revoked) OR contains(revoked, :gid) "
+                    "OR size(revoked) < :most"
+                ),
+                "ExpressionAttributeValues": {
+                    ":id": {"SS": [grant.grant_id]},
+                    ":gid": _s(grant.grant_id),
+                    ":one": _n(1),
+                    ":most": _n(most_listed),
+                },
+            }
+        }
+        full = RevocationListFull(
+            f"the shared role of profile {grant.profile!r} in account {account} already lists "
+            f"{most_listed} revoked grants, the most IAM's policy size allows; nothing was "
+            "changed. The auditor removes grants whose sessions have all ended: run an audit "
+            "(`jit audit`) and revoke again"
+        )
+        if grant.status is GrantStatus.REVOKED:
+            self._transact([shared_update], [full])
+            return
+        status = self._status_update(
+            grant.grant_id,
+            GrantStatus.ACTIVE,
+            GrantStatus.REVOKED,
+            {"revoked_at": _n(now), "revoked_by": _s(by)},
+        )
+        self._transact([status, shared_update], [GrantNotActive("the grant is not active"), full])
+
+    def unlist_revoked(self, account: str, profile: str, grant_ids: list[str]) -> None:
+        """The auditor: these revoked grants' sessions have all ended; off the list."""
+        if not grant_ids:
+            return
+        with _writing():
+            self._db.update_item(
+                TableName=self._table,
+                Key=_shared_key(account, profile),
+                UpdateExpression="DELETE revoked :ids ADD rev :one",
+                ExpressionAttributeValues={":ids": {"SS": list(grant_ids)}, ":one": _n(1)},
             )
 
     # --- building blocks ---------------------------------------------------------------

@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from jit_broker.access_policy import AccessPolicy, parse_policy, refuse_beyond_stack
+from jit_broker.access_policy import (
+    AccessPolicy,
+    parse_policy,
+    refuse_accounts_beyond_stack,
+    refuse_beyond_stack,
+)
 from jit_broker.errors import PolicyUnavailable
 
 UNREADABLE = (
@@ -26,10 +31,12 @@ def load_policy(
     parameter: str | None = None,
     path: str | None = None,
     stack_managed_policies: Collection[str] | None = None,
+    stack_accounts: Collection[str] | None = None,
 ) -> AccessPolicy:
     """The access policy, parsed (cached while its text is unchanged) and checked against
     what the stack allows on every load: ``stack_managed_policies`` are the managed policies
-    the stack lets the broker attach (None: not checked, for readers that attach nothing)."""
+    the stack lets the broker attach, ``stack_accounts`` the accounts it can reach (its own
+    and its members; None: not checked, for readers that write nothing)."""
     if path:
         policy = _from_file(path)
     elif parameter:
@@ -38,6 +45,8 @@ def load_policy(
         raise ValueError("no access policy source configured")
     if stack_managed_policies is not None:
         refuse_beyond_stack(policy, stack_managed_policies)
+    if stack_accounts is not None:
+        refuse_accounts_beyond_stack(policy, stack_accounts)
     return policy
 
 

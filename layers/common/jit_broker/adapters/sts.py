@@ -35,10 +35,18 @@ class Sts:
         duration_seconds: int,
         tags: dict[str, str],
         time_left: float | None = None,
+        session_policy: str | None = None,
+        policy_arns: tuple[str, ...] = (),
     ) -> Credentials:
         """AssumeRole; AccessDenied right after the role was made is retried with backoff
         (0.25 s doubling, capped at 2 s) until the budget is spent, or ``time_left`` (the
-        seconds the caller can still wait, when it is less) is: no retry starts past it."""
+        seconds the caller can still wait, when it is less) is: no retry starts past it.
+        ``session_policy`` (compact JSON) and ``policy_arns`` scope the session (shared roles)."""
+        scope: dict[str, Any] = {}
+        if session_policy is not None:
+            scope["Policy"] = session_policy
+        if policy_arns:
+            scope["PolicyArns"] = [{"arn": arn} for arn in policy_arns]
         budget = self._budget if time_left is None else max(0.0, min(self._budget, time_left))
         deadline = self._monotonic() + budget
         delay = 0.25
@@ -50,6 +58,7 @@ class Sts:
                     SourceIdentity=source_identity,
                     DurationSeconds=duration_seconds,
                     Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                    **scope,
                 )
                 break
             except ClientError as exc:
@@ -59,7 +68,7 @@ class Sts:
                     delay = min(delay * 2, 2.0)
                     continue
                 if code == "PackedPolicyTooLarge":
-                    raise BadRequest("the session's tags are too large for STS") from exc
+                    raise BadRequest("the session's policy and tags are too large for STS") from exc
                 raise AwsUnavailable(f"STS did not issue a session ({code})") from exc
             except BotoCoreError as exc:
                 raise AwsUnavailable("STS could not be reached") from exc

@@ -7,6 +7,13 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 
+class GrantMode(StrEnum):
+    """How a grant's access is held (DESIGN.md, grant modes)."""
+
+    PER_GRANT_ROLE = "per-grant-role"  # a role of its own: exact deny-after-expiry, IAM writes
+    SHARED_ROLE = "shared-role"  # the profile's shared role, each session scoped by its policy
+
+
 class GrantStatus(StrEnum):
     REQUESTED = "requested"
     ACTIVE = "active"
@@ -47,6 +54,10 @@ class Grant(BaseModel):
     created_at: int
     expires_at: int
     role_name: str
+    # The account the grant's access is in (its role's); None on records older than member
+    # accounts: the hub's (the broker's own account).
+    target_account: str | None = None
+    mode: GrantMode = GrantMode.PER_GRANT_ROLE
     role_arn: str | None = None
     role_id: str | None = None
     sessions_issued: int = 0
@@ -84,3 +95,20 @@ class Credentials(BaseModel):
     secret_access_key: str
     session_token: str
     expiration: int
+
+
+class SharedRole(BaseModel):
+    """The ledger's record of a profile's shared role in one account (mode shared-role):
+    what its jit-grant policy and managed policies were written as, and the grants its
+    revocation deny must list (``rev`` counts the list's changes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account: str
+    profile: str
+    role_arn: str | None = None
+    role_id: str | None = None
+    policy_sha256: str | None = None
+    managed_policy_arns: list[str] = []
+    revoked: list[str] = []  # sorted grant ids
+    rev: int = 0

@@ -16,6 +16,7 @@ from jit_broker.naming import MAX_WINDOW_SECONDS, MIN_SESSION_SECONDS
 
 PROFILE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 NONCE_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
+ACCOUNT_PATTERN = r"^\d{12}$"
 _CONTROL = {chr(c) for c in range(32)} | {chr(127)}
 MAX_JSON_DEPTH = 16  # bodies are flat objects; this bounds what reaches the models
 MAX_NUMBER_CHARS = 24  # a number literal's length (any epoch or duration fits in 20)
@@ -50,6 +51,14 @@ class GrantRequest(StrictBody):
     nonce: Annotated[
         str, Field(pattern=NONCE_PATTERN, description="Fresh random value per request.")
     ]
+    account: Annotated[
+        str | None,
+        Field(
+            pattern=ACCOUNT_PATTERN,
+            description="The account to be granted access in (one of the profile's accounts; "
+            "defaults to its only one).",
+        ),
+    ] = None
 
     @field_validator("reason", "ticket")
     @classmethod

@@ -19,6 +19,8 @@ class GrantView(BaseModel):
     role_arn: str | None
     sessions_issued: int
     revoked_at: int | None
+    account: str | None  # the account the access is in (None: the broker's own, older grants)
+    mode: str
 
     @classmethod
     def of(cls, grant: Grant) -> GrantView:
@@ -34,6 +36,8 @@ class GrantView(BaseModel):
             role_arn=grant.role_arn,
             sessions_issued=grant.sessions_issued,
             revoked_at=grant.revoked_at,
+            account=grant.target_account,
+            mode=grant.mode.value,
         )
 
 
@@ -57,6 +61,8 @@ class ProfileView(BaseModel):
     max_session: int
     reason_required: bool
     ticket_pattern: str | None
+    accounts: list[str]
+    mode: str
 
 
 class ProfileList(BaseModel):
