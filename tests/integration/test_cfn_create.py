@@ -18,6 +18,8 @@ What moto needs, and why (each applied below, and each asserted so a change show
 6. AWS::NoValue as a list element (Fn::If in the boundary's statements): moto keeps it as a
    null statement (a malformed policy); such elements are dropped beforehand, their condition
    evaluated by jit_local.template.
+The member template (templates/member-account.yaml, issue 9) is created the same way, in an
+account of its own, as a StackSet's stack instance.
 Reading back: moto's CloudFormation stores a role's inline policy as Python's repr of the
 document (read with ast.literal_eval), and a Number parameter as a number where AWS gives a
 string (a function's environment values are compared as strings).
@@ -30,6 +32,7 @@ import copy
 import io
 import json
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -39,6 +42,7 @@ from moto.cloudformation.parsing import get_model_map
 
 from jit_local.template import CODE_BUCKET, Stack, translate
 
+ROOT = Path(__file__).resolve().parents[2]
 STACK_NAME = "jit-broker-local"
 REGION = "us-east-1"
 UNSUPPORTED_TYPES = {
@@ -62,8 +66,12 @@ def code_locations(template: dict[str, Any]) -> set[tuple[str, str]]:
     return locations
 
 
-def for_moto(translated: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The translated template with moto's workarounds (2-6 above), and what was removed."""
+def for_moto(
+    translated: dict[str, Any], parameters: dict[str, str] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The translated template with moto's workarounds (2-6 above), and what was removed;
+    its conditions decided for the stack's ``parameters`` (the template's defaults unless
+    given)."""
     template = copy.deepcopy(translated)
     resources = template["Resources"]
     removed = {
@@ -89,7 +97,7 @@ def for_moto(translated: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]
         for name, r in resources.items()
         if r["Type"] == "AWS::Events::EventBus"
     }
-    stack = Stack(translated, STACK_NAME)
+    stack = Stack(translated, STACK_NAME, parameters=parameters or {})
 
     def rewrite(value: Any) -> Any:
         if isinstance(value, dict):
@@ -229,3 +237,92 @@ def test_the_functions_moto_creates_have_the_environment_and_role_the_resolver_r
     assert configuration["Role"] == resolver.arn(
         translated["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
     )
+
+
+# --------------------------------------------------------------------------- the member template
+
+MEMBER_TEMPLATE = ROOT / "templates" / "member-account.yaml"
+MEMBER_ACCOUNT = "444455556666"
+# A StackSet's stack instance: named StackSet-<set>-<id>, never after the hub.
+MEMBER_INSTANCE = "StackSet-jit-broker-member-0a1b2c3d-4e5f-4789-abcd-ef0123456789"
+MEMBER_PARAMETERS = {
+    "HubStackName": STACK_NAME,
+    "HubBrokerRoleArn": f"arn:aws:iam::111122223333:role/{STACK_NAME}-BrokerRole-1A2B3C",
+    "HubAuditorRoleArn": f"arn:aws:iam::111122223333:role/{STACK_NAME}-CleanupRole-4D5E6F",
+    "ManagedPolicyAllowList": "arn:aws:iam::aws:policy/ReadOnlyAccess",
+}
+
+
+@pytest.fixture(scope="module")
+def member_translated() -> dict[str, Any]:
+    return translate(MEMBER_TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def member_created(member_translated: dict[str, Any]) -> Any:
+    """(the member stack's outputs, its resources by logical id, an IAM client), moto on.
+
+    Created in an account of its own, as a self-managed StackSet does: with the credentials
+    of the member's AWSCloudFormationStackSetExecutionRole (moto keeps accounts apart by the
+    credentials' account)."""
+    template, removed = for_moto(member_translated, MEMBER_PARAMETERS)
+    assert removed == {}  # plain CloudFormation: every type is one moto creates
+    with mock_aws():
+        credentials = boto3.client("sts", region_name=REGION).assume_role(
+            RoleArn=f"arn:aws:iam::{MEMBER_ACCOUNT}:role/AWSCloudFormationStackSetExecutionRole",
+            RoleSessionName="stackset",
+        )["Credentials"]
+        member = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=REGION,
+        )
+        cfn = member.client("cloudformation")
+        cfn.create_stack(
+            StackName=MEMBER_INSTANCE,
+            TemplateBody=json.dumps(template),
+            Parameters=[
+                {"ParameterKey": k, "ParameterValue": v} for k, v in MEMBER_PARAMETERS.items()
+            ],
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+        [stack] = cfn.describe_stacks(StackName=MEMBER_INSTANCE)["Stacks"]
+        assert stack["StackStatus"] == "CREATE_COMPLETE"
+        described = cfn.describe_stack_resources(StackName=MEMBER_INSTANCE)["StackResources"]
+        yield (
+            {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]},
+            {r["LogicalResourceId"]: r for r in described},
+            member.client("iam"),
+        )
+
+
+def test_moto_creates_the_member_stack_the_resolver_resolves(member_created, member_translated):
+    outputs, resources, iam = member_created
+    resolver = Stack(
+        member_translated, MEMBER_INSTANCE, account=MEMBER_ACCOUNT, parameters=MEMBER_PARAMETERS
+    )
+    assert set(resources) == {"JitRoleBoundary", "MemberExecutionRole"}
+    assert outputs == {
+        k: v["Value"] for k, v in resolver.resolve(member_translated["Outputs"]).items()
+    }
+    # The execution role: its name, path, trust and inline policy.
+    role = iam.get_role(RoleName=resources["MemberExecutionRole"]["PhysicalResourceId"])["Role"]
+    assert role["Arn"] == resolver.arn("MemberExecutionRole") == outputs["ExecutionRoleArn"]
+    props = resolver.properties("MemberExecutionRole")
+    assert role["Path"] == props["Path"]
+    trust = role["AssumeRolePolicyDocument"]
+    trust = ast.literal_eval(trust) if isinstance(trust, str) else trust
+    assert trust == props["AssumeRolePolicyDocument"]
+    held = {
+        name: iam.get_role_policy(RoleName=role["RoleName"], PolicyName=name)["PolicyDocument"]
+        for name in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
+    }
+    held = {k: ast.literal_eval(v) if isinstance(v, str) else v for k, v in held.items()}
+    assert held == resolver.inline_policies("MemberExecutionRole")
+    # The boundary: its ARN and document.
+    arn = resources["JitRoleBoundary"]["PhysicalResourceId"]
+    assert arn == resolver.ref("JitRoleBoundary") == outputs["BoundaryPolicyArn"]
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]
+    assert document["Document"] == resolver.policy_document("JitRoleBoundary")
