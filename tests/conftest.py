@@ -167,7 +167,7 @@ def build_broker(
     settings = Settings.from_env(seeded.broker_env(str(policy_file)) | overrides.pop("env", {}))
     return Broker(
         settings=settings,
-        policy=lambda: load_policy(path=str(policy_file)),
+        policy=lambda: load_policy(path=str(policy_file), stack_accounts=settings.stack_accounts),
         ledger=Ledger(stack_clients["dynamodb"], settings.table_name),
         iam=Iam(stack_clients["iam"]),
         sts=Sts(
