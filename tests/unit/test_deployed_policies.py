@@ -38,7 +38,7 @@ OTHER_ACCOUNT = "210987654321"
 # Issue 9: two member accounts the hub grants in (MemberAccountIds), and OTHER_ACCOUNT unlisted.
 MEMBER = "111122223333"
 SECOND_MEMBER = "444455556666"
-SHARED_NAME = "jit-s-s3-read"  # the contract's shared role of profile s3-read: jit-s-<profile>
+SHARED_NAME = naming.shared_role_name("s3-read")  # jit-s-<profile>
 GRANT_ID = "g-0123456789abcdef01234567"
 
 ALLOWED = (Decision.ALLOW,)

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from jit_broker import naming
 from jit_local.iam_eval import Decision, Principal, evaluate
 from jit_local.template import Stack, translate
 
@@ -36,8 +37,8 @@ OTHER_ACCOUNT = "210987654321"
 # A StackSet names each stack instance StackSet-<set name>-<id>, never after the hub.
 INSTANCE = "StackSet-jit-member-0a1b2c3d-4e5f-4789-abcd-ef0123456789"
 OTHER_INSTANCE = "jit-member"  # self-managed, or a stack made by hand
-GRANT_NAME = "jit-g-0123456789abcdef01234567"
-SHARED_NAME = "jit-s-s3-read"  # the contract's shared role of profile s3-read: jit-s-<profile>
+GRANT_NAME = naming.role_name_for("g-0123456789abcdef01234567")
+SHARED_NAME = naming.shared_role_name("s3-read")  # jit-s-<profile>
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 ADMINISTRATOR = "arn:aws:iam::aws:policy/AdministratorAccess"
 ALLOW_LIST = f"{READ_ONLY},arn:aws:iam::aws:policy/AWSSupportAccess"
