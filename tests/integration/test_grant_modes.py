@@ -427,3 +427,21 @@ def test_an_unreachable_member_fails_the_grant_cleanly(hub: Stack, call: Any) ->
     [item] = hub.grant_items()
     assert item["status"]["S"] == "failed"
     assert "AssumeRole" not in hub.calls.operations()
+
+
+def test_a_shared_role_session_is_refused_on_every_route(hub: Stack, call: Any) -> None:
+    """Threat 27 for shared roles: a session of jit-s-<profile> is one of the broker's own,
+    in the hub or in a member account, and mints nothing."""
+    from tests.integration.test_attack_findings import MINTING, routes
+
+    _policy(hub, fast=FAST)
+    status, _, first = call("POST", "/v1/grants", grant_body(profile="fast"))
+    assert status == 201, first
+    gid = first["grant"]["id"]
+    hub.calls.clear()
+    for account in (ACCOUNT, MEMBER_A):
+        session = f"arn:aws:sts::{account}:assumed-role/jit-s-fast/jit-JITUser"
+        for method, path, body in routes(gid):
+            status, _, answer = call(method, path, body, user_arn=session)
+            assert (status, answer["error"]["code"]) == (403, "broker_session_refused"), path
+    assert [op for op in hub.calls.operations() if op in MINTING] == []

@@ -79,11 +79,14 @@ def caller_from_context(request_context: dict[str, Any] | None) -> Caller:
 
 def refuse_broker_principals(caller: Caller, broker_role_names: frozenset[str]) -> Caller:
     """Threat 27: a session of one of the broker's own roles is never a caller. A grant's
-    session (its role is named like the broker's grant roles) could otherwise mint grants
+    session (its role is named like the broker's grant roles, ``jit-g-*``, or shared roles,
+    ``jit-s-*``) could otherwise mint grants
     that outlive its own revocation; the broker's and the auditor's roles act only as
     themselves, never through the API."""
     if caller.principal_type == "assumed-role" and (
-        naming.is_grant_role_name(caller.name) or caller.name in broker_role_names
+        naming.is_grant_role_name(caller.name)
+        or naming.is_shared_role_name(caller.name)
+        or caller.name in broker_role_names
     ):
         raise BrokerSessionRefused(
             f"{caller.arn} is a session of the broker's own role {caller.name!r}: the broker "
