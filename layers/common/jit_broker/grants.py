@@ -162,8 +162,15 @@ class Broker:
     def profiles_for(self, caller: Caller) -> dict[str, Profile]:
         return self._admitted(caller).requestable(caller)
 
-    def grants_of(self, caller: Caller) -> list[Grant]:
+    def grants_of(self, caller: Caller, *, active_only: bool = False) -> list[Grant]:
+        """The caller's newest grants; ``active_only``: those active now (read from the
+        caller's grants of the longest window only)."""
         self._admitted(caller)
+        if active_only:
+            now = self._now()
+            return self._ledger.active_grants_of(
+                caller.owner, now=now, created_since=now - naming.MAX_WINDOW_SECONDS
+            )
         return self._ledger.grants_of(caller.owner)
 
     def grant(self, caller: Caller, grant_id: str) -> Grant:
@@ -252,7 +259,7 @@ class Broker:
             slot=slot,
         )
         if grant.mode is GrantMode.SHARED_ROLE:
-            return self._shared_grant(grant, profile, caller, request, policy, now, time_left)
+            return self._shared_grant(grant, profile, caller, request, policy, now, held, time_left)
         # The ledger records what the role will hold, so the auditor judges drift against what
         # was written, not against the profile as it reads later.
         spec = self._role_spec(grant, profile)
@@ -310,17 +317,29 @@ class Broker:
         request: GrantRequest,
         policy: AccessPolicy,
         now: int,
+        held: str,
         time_left: TimeLeft | None,
     ) -> Issued:
-        """A shared-role grant: the ledger records it (no role quota: it makes no role), the
-        profile's shared role is made or brought up to date only if it is not already, then
-        one AssumeRole scoped to the grant; activated before the credentials leave."""
+        """A shared-role grant: no role is made for it, so one ledger transaction records it
+        and its first session after the one AssumeRole (nonce, rate, slot and both records
+        together; no role quota), before the credentials leave. A used nonce or a spent rate
+        is refused by a read before STS is called; if the transaction refuses, the session is
+        discarded unseen (its session policy ends it at the grant's expiry all the same). The
+        profile's shared role is made or brought up to date only when it is not already."""
+        self._ledger.check_admissible(
+            caller.owner, request.nonce, now, policy.limits.requests_per_minute
+        )
+        shared = self._shared_role(grant.target_account or "", grant.profile, profile)
         grant = grant.model_copy(
             update={
-                "policy_sha256": policy_digest(self._shared_grant_policy(profile)),
-                "managed_policy_arns": sorted(profile.permissions.managed),
+                "role_arn": shared.role_arn,
+                "role_id": shared.role_id,
+                "policy_sha256": shared.policy_sha256,
+                "managed_policy_arns": shared.managed_policy_arns,
             }
         )
+        credentials, session = self._assume(grant, profile, caller, now, time_left)
+        grant = grant.model_copy(update={"status": GrantStatus.ACTIVE, "sessions_issued": 1})
         self._ledger.open_grant(
             grant,
             nonce=request.nonce,
@@ -328,26 +347,8 @@ class Broker:
             rate_limit=policy.limits.requests_per_minute,
             max_roles=self._settings.max_roles,
             max_roles_per_owner=self._settings.max_roles_per_owner,
-        )
-        try:
-            shared = self._shared_role(grant.target_account or "", grant.profile, profile)
-            grant = grant.model_copy(
-                update={"role_arn": shared.role_arn, "role_id": shared.role_id}
-            )
-            credentials, session = self._assume(grant, profile, caller, now, time_left)
-        except BrokerError as exc:
-            self._fail(grant, exc)
-            raise
-        try:
-            self._ledger.activate(grant, session)
-        except BrokerError as exc:
-            # Never handed out; the session policy's deny ends these credentials at the
-            # grant's expiry all the same.
-            with contextlib.suppress(BrokerError):
-                self._fail(grant, exc)
-            raise
-        grant = grant.model_copy(
-            update={"status": GrantStatus.ACTIVE, "sessions_issued": grant.sessions_issued + 1}
+            held_message=held,
+            first_session=session,
         )
         return Issued(grant, credentials)
 

@@ -205,10 +205,14 @@ class Ledger:
         max_roles: int,
         max_roles_per_owner: int,
         held_message: str = "",
+        first_session: IssuedSession | None = None,
     ) -> None:
         """Write the grant (status requested) before any role exists, in one transaction with
         the nonce (replay → 409), the owner's rate counter, the stack's and the owner's role
-        quotas and, when the profile caps active grants, the grant's slot (→ 429)."""
+        quotas and, when the profile caps active grants, the grant's slot (→ 429).
+
+        A shared-role grant makes no role: it is written once, already active, with its
+        ``first_session`` in the same transaction (and holds no role quota)."""
         owner = grant.owner
         items = [
             self._nonce_put(owner, nonce, now),
@@ -258,7 +262,28 @@ class Ledger:
                 }
             )
             errors.append(TooManyRequests(held_message or "too many active grants"))
+        if first_session is not None:
+            items.append(self._session_put(first_session))
+            errors.append(Conflict("session already recorded"))
         self._transact(items, errors)
+
+    def check_admissible(self, owner: str, nonce: str, now: int, rate_limit: int) -> None:
+        """Before STS is called for a grant written only afterwards (shared-role): a used
+        nonce (→ 409) or a spent rate (→ 429) stops the request here, so a replay or a flood
+        does not reach STS. One read; the transaction that records the grant decides."""
+        keys = [
+            {"pk": _s(f"NONCE#{owner}#{nonce}"), "sk": _s("NONCE")},
+            {"pk": _s(f"RATE#{owner}#{now // 60}"), "sk": _s("RATE")},
+        ]
+        with _reading():
+            out = self._db.batch_get_item(
+                RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+            )
+        for item in out.get("Responses", {}).get(self._table, []):
+            if item["sk"]["S"] == "NONCE" and int(item.get("ttl", {}).get("N", "0")) > now:
+                raise _replayed()
+            if item["sk"]["S"] == "RATE" and int(item.get("hits", {}).get("N", "0")) >= rate_limit:
+                raise _rate_limited(rate_limit)
 
     def activate(self, grant: Grant, session: IssuedSession) -> None:
         """requested → active with the role's id, and the first session's record, atomically."""
@@ -682,6 +707,32 @@ class Ledger:
                 raise LedgerUnavailable(
                     "the grant ledger cannot be written right now: no credentials were issued"
                 ) from exc
+
+    def active_grants_of(
+        self, owner: str, *, now: int, created_since: int, limit: int = 50
+    ) -> list[Grant]:
+        """The owner's active grants: one Query on the owner's index partition, only the
+        grants created since ``created_since`` (no older one can still be active: the domain
+        passes now minus the longest window), newest first, at most ``limit`` of them read;
+        DynamoDB drops the ones not active or already expired. It reads what the owner made
+        in that window, never another owner's grants."""
+        with _reading():
+            out = self._db.query(
+                TableName=self._table,
+                IndexName="by_requester",
+                KeyConditionExpression="gsi1pk = :o AND gsi1sk >= :since",
+                FilterExpression="#status = :active AND expires_at > :now",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":o": _s(f"OWNER#{owner}"),
+                    ":since": _s(f"{created_since:012d}"),
+                    ":active": _s(GrantStatus.ACTIVE.value),
+                    ":now": _n(now),
+                },
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        return [_from_item(item) for item in out.get("Items", [])]
 
 
 def _replayed() -> ReplayedRequest:
