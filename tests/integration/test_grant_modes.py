@@ -450,3 +450,26 @@ def test_a_shared_role_session_is_refused_on_every_route(hub: Stack, call: Any) 
             status, _, answer = call(method, path, body, user_arn=session)
             assert (status, answer["error"]["code"]) == (403, "broker_session_refused"), path
     assert [op for op in hub.calls.operations() if op in MINTING] == []
+
+
+def test_a_replayed_or_over_the_rate_shared_grant_request_never_reaches_sts(
+    hub: Stack, call: Any
+) -> None:
+    """A shared-role grant is written after its AssumeRole, so the nonce and the rate are
+    read first: a replay (same nonce) or a request past the minute's limit stops there."""
+    document = yaml.safe_load(EXAMPLE_POLICY.read_text())
+    document["profiles"]["fast"] = FAST
+    document["limits"]["requests_per_minute"] = 2
+    hub.policy_file.write_text(yaml.safe_dump(document))
+    body = grant_body(profile="fast")
+    assert call("POST", "/v1/grants", body)[0] == 201
+    hub.calls.clear()
+    status, _, answer = call("POST", "/v1/grants", body)
+    assert (status, answer["error"]["code"]) == (409, "replayed_request")
+    assert "AssumeRole" not in hub.calls.operations()
+    assert call("POST", "/v1/grants", grant_body(profile="fast"))[0] == 201
+    hub.calls.clear()
+    status, _, answer = call("POST", "/v1/grants", grant_body(profile="fast"))
+    assert (status, answer["error"]["code"]) == (429, "too_many_requests")
+    assert "AssumeRole" not in hub.calls.operations()
+    assert len(hub.grant_items()) == 2
