@@ -52,6 +52,16 @@ What is patched (moto 5.2.x):
     PolicyArns. Sessions from AssumeRoleWithWebIdentity/SAML are not recorded; their expiry
     falls back to moto's own.
 
+Accounts: moto keeps accounts apart by the credentials' account (a session's is its role's).
+Every request's context carries ``aws:ResourceAccount``: the role's account for
+sts:AssumeRole, the bucket owner's for S3 (moto finds a bucket of any account by its name),
+else the request's account. A request reaching into another account is judged as AWS judges
+cross-account access: the caller's own policies AND the resource's policy must allow it (for
+sts:AssumeRole the role's trust policy, as for any AssumeRole here; for S3 the bucket policy,
+so a bucket of another account without one is denied). ``set_observer(fn)`` is told of
+every request allowed (:class:`AllowedCall`: action, account, caller, selected parameters,
+never a secret), as CloudTrail records management events.
+
 Errors are those AWS returns: ``AccessDenied`` (HTTP 403, XML) for query-protocol services
 such as IAM and STS, ``AccessDeniedException`` (HTTP 400, JSON) for JSON-protocol services
 such as DynamoDB, moto's own ``AccessDenied`` for S3. Expired session credentials give
@@ -98,6 +108,7 @@ from moto.iam.access_control import AssumedRoleAccessKey, IAMRequestBase, S3IAMR
 from moto.iam.exceptions import IAMException
 from moto.iam.models import IAMBackend, ManagedPolicy, Role, iam_backends
 from moto.s3.exceptions import S3ClientError
+from moto.s3.models import s3_backends
 from moto.sts.exceptions import STSValidationError
 from moto.sts.models import sts_backends
 from moto.sts.responses import TokenResponse
@@ -107,6 +118,7 @@ if TYPE_CHECKING:
     from jit_local.credentials import CallerKey
 
 __all__ = [
+    "AllowedCall",
     "Decision",
     "Principal",
     "SessionInfo",
@@ -122,6 +134,7 @@ __all__ = [
     "session_context",
     "session_decision",
     "set_clock",
+    "set_observer",
     "uninstall",
     "wildcard_match",
 ]
@@ -166,8 +179,33 @@ class SessionInfo:
     session_policy_arns: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class AllowedCall:
+    """A request the embedded AWS allowed, as CloudTrail would name it (no secret: the
+    parameters are names and ARNs only, :data:`OBSERVED_PARAMETERS`)."""
+
+    action: str  # service:Action
+    account: str  # the account the request was made in
+    caller_arn: str  # the user, or the session (arn:aws:sts::ACCOUNT:assumed-role/ROLE/NAME)
+    caller_principal_arn: str  # the user, or the session's role
+    parameters: dict[str, str]
+    at: float  # epoch seconds, by the module clock
+
+
+# The request parameters an AllowedCall carries (query protocols: IAM, STS).
+OBSERVED_PARAMETERS = (
+    "RoleName",
+    "PolicyName",
+    "PolicyArn",
+    "RoleArn",
+    "RoleSessionName",
+    "SourceIdentity",
+)
+Observer = Callable[[AllowedCall], None]
+
 _lock = threading.Lock()
 _clock: Clock = time.time
+_observer: Observer | None = None
 _sessions: dict[str, SessionInfo] = {}
 _originals: dict[str, Any] = {}
 
@@ -176,6 +214,13 @@ def set_clock(clock: Clock) -> None:
     """Use ``clock`` (epoch seconds) for aws:CurrentTime, aws:EpochTime and session expiry."""
     global _clock
     _clock = clock
+
+
+def set_observer(observer: Observer | None) -> None:
+    """Tell ``observer`` of every request allowed from now on (None: no one). It runs in the
+    request's thread; what it raises is logged, never the request's outcome."""
+    global _observer
+    _observer = observer
 
 
 def get_clock() -> Clock:
@@ -210,6 +255,7 @@ def uninstall() -> None:
         IAMRequestBase.check_action_permitted = _originals.pop("check_action_permitted")  # type: ignore[method-assign]
         TokenResponse.assume_role = _originals.pop("assume_role")  # type: ignore[method-assign]
         _sessions.clear()
+    set_observer(None)
 
 
 def is_installed() -> bool:
@@ -862,6 +908,9 @@ class _Check:
     resource: str
     trust_role: Role | None = None  # for sts:AssumeRole & co: the role whose trust policy decides
     needs_trust: bool = False
+    # A resource in another account than the caller's: its resource-based policy (an empty
+    # one when it has none) must allow the caller too.
+    resource_policy: dict[str, Any] | None = None
 
 
 @dataclass
@@ -951,11 +1000,17 @@ def _describe_assume_role(params: Mapping[str, Any], caller: _Caller, partition:
         context["sts:externalid"] = [external_id]
     if transitive := _members(params, "TransitiveTagKeys"):
         context["sts:transitivetagkeys"] = transitive
+    context["aws:resourceaccount"] = [_arn_account(role_arn) or caller.principal.account]
     if role is not None:
         context.update(_tag_context("aws:ResourceTag", _role_tags(role)))
         context.update(_tag_context("iam:ResourceTag", _role_tags(role)))
     checks = [_Check(action, role_arn, role, needs_trust=True) for action in actions]
     return _Request(checks, context)
+
+
+def _arn_account(arn: str) -> str | None:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[4] else None
 
 
 def _role_tags(role: Role) -> dict[str, str]:
@@ -1109,6 +1164,28 @@ def _describe_events(action: str, body: Mapping[str, Any], region: str, account:
     return _Request(checks, {})
 
 
+def _describe_s3(action: str, resource: str, caller: _Caller, partition: str) -> _Request:
+    """S3 keeps the resource moto computes. Bucket names are global and moto serves a bucket
+    of any account to any caller: one owned by another account than the caller's also needs
+    its bucket policy to allow the caller (none: denied), as in AWS."""
+    bucket = resource.removeprefix(f"arn:{partition}:s3:::").split("/", 1)[0]
+    owner = s3_backends.bucket_accounts.get(bucket) if bucket not in ("", "*") else None
+    if owner is None:
+        return _Request([_Check(action, resource)], {})
+    owner_partition, account = owner
+    context = {"aws:resourceaccount": [account]}
+    if account == caller.principal.account:
+        return _Request([_Check(action, resource)], context)
+    found = s3_backends[account][owner_partition].buckets.get(bucket)
+    text = found.policy if found is not None else None
+    document = (
+        _load_document(text.decode() if isinstance(text, bytes) else text, f"bucket {bucket}")
+        if text
+        else {"Statement": []}
+    )
+    return _Request([_Check(action, resource, resource_policy=document)], context)
+
+
 def _json_body(request: IAMRequestBase) -> dict[str, Any]:
     try:
         body = json.loads(request._body or b"{}")
@@ -1133,9 +1210,15 @@ def _describe_request(
         described = _describe_dynamodb(action, _json_body(request), request._region, account)
     elif service == "events":
         described = _describe_events(action, _json_body(request), request._region, account)
+    elif service == "s3":
+        described = _describe_s3(request._action, moto_resource, caller, partition)
     else:
         described = _Request([_Check(request._action, moto_resource)], {})
-    described.context = _base_context(caller, request._region, now) | described.context
+    described.context = (
+        _base_context(caller, request._region, now)
+        | {"aws:resourceaccount": [account]}  # the request's own, unless the service said
+        | described.context
+    )
     return described
 
 
@@ -1233,6 +1316,15 @@ def _denial_reason(caller: _Caller, check: _Check, context: Context) -> str | No
     decisions = _policy_decisions(caller, check, context)
     if check.needs_trust:
         decisions.append(("role trust policy", _trust_decision(caller, check, context)))
+    if check.resource_policy is not None:
+        decisions.append(
+            (
+                "resource-based policy",
+                evaluate(
+                    [check.resource_policy], check.action, check.resource, context, caller.principal
+                ),
+            )
+        )
     for name, decision in decisions:
         if decision is Decision.DENY:
             return f"with an explicit deny in a {name}"
@@ -1272,6 +1364,25 @@ def _check_action_permitted(self: IAMRequestBase, resource: str) -> None:
         reason = _denial_reason(caller, check, request.context)
         if reason is not None:
             _raise_denied(self, caller, check, reason)
+    observer = _observer
+    if observer is not None:
+        _tell(observer, self, caller, now)
+
+
+def _tell(observer: Observer, request: IAMRequestBase, caller: _Caller, now: float) -> None:
+    params = request._data if isinstance(request._data, Mapping) else {}
+    call = AllowedCall(
+        action=request._action,
+        account=request.account_id,
+        caller_arn=caller.principal.arn,
+        caller_principal_arn=caller.principal.principal_arn,
+        parameters={name: value for name in OBSERVED_PARAMETERS if (value := _first(params, name))},
+        at=now,
+    )
+    try:
+        observer(call)
+    except Exception:  # an observer's failure is not the request's
+        log.exception("the observer of allowed requests failed")
 
 
 # --------------------------------------------------------------------------- errors
