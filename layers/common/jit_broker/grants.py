@@ -66,6 +66,7 @@ from jit_broker.models.domain import (
     SharedRole,
 )
 from jit_broker.models.input import GrantRequest, RevokeRequest, SessionRequest
+from jit_broker.revocation import write_revoked
 
 # Seconds kept back from the invocation's time left when AssumeRole is retried: the last
 # attempt itself, then the activation (or the rollback: the role's teardown and the failed
@@ -485,9 +486,6 @@ class Broker:
             grant = grant.model_copy(update={"role_removed_at": now})
         return grant
 
-    # Writing the ledger's list to IAM is retried while another revocation changed it meanwhile.
-    DENY_SYNC_ATTEMPTS = 5
-
     def _revoke_shared(self, policy: AccessPolicy, caller: Caller, grant: Grant, now: int) -> Grant:
         """Revoked in the ledger with the grant added to its shared role's list, in one
         transaction (refused, changing nothing, when the list is as long as IAM allows), then
@@ -518,23 +516,10 @@ class Broker:
         return grant
 
     def write_revoked(self, account: str, profile: str) -> None:
-        """The shared role's deny made to list exactly the ledger's revoked grants. The list
-        is read, written, and read again: if another revocation (or the auditor's pruning)
-        changed it meanwhile, it is written again, so the last write always holds the
-        latest list."""
-        iam = self._iam_in(account)
-        role_name = naming.shared_role_name(profile)
-        for _ in range(self.DENY_SYNC_ATTEMPTS):
-            shared = self._ledger.shared_role(account, profile)
-            if shared is None:
-                return
-            iam.deny_grants(role_name, shared.revoked)
-            again = self._ledger.shared_role(account, profile)
-            if again is None or again.rev == shared.rev:
-                return
-        raise AwsUnavailable(
-            "the shared role's revocation deny kept changing while it was written: revoke again"
-        )
+        """The shared role's deny made to list exactly the ledger's revoked grants
+        (jit_broker.revocation: written again while another revocation, or the auditor's
+        pruning, changed the list meanwhile)."""
+        write_revoked(self._iam_in(account), self._ledger, account, profile)
 
     # --- helpers -----------------------------------------------------------------------
     def _fail(self, grant: Grant, exc: BrokerError) -> None:
