@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from jit_broker.cleanup import run_from_event
+from jit_broker.audit import run_from_event
 from jit_broker.observability import logger, metrics, tracer
 from jit_broker.runtime import auditor
 

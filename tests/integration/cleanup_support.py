@@ -21,9 +21,13 @@ JIT_USER = "arn:aws:iam::123456789012:user/JITUser"
 
 
 def audit_settings(stack: Any, **overrides: Any) -> AuditSettings:
+    """The cleanup function's settings for ``stack``, sweeping the hub alone unless
+    ``member_accounts`` is given (tests/integration/test_audit_accounts.py sweeps members)."""
     env = stack.seeded.cleanup_env(str(stack.policy_file), event_bus=False)
     return AuditSettings.model_validate(
-        AuditSettings.from_env(env).model_dump() | {"deep_drift_checks_per_run": 0} | overrides
+        AuditSettings.from_env(env).model_dump()
+        | {"deep_drift_checks_per_run": 0, "member_accounts": ()}
+        | overrides
     )
 
 

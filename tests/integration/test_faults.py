@@ -281,11 +281,15 @@ def test_a_failed_call_in_the_auditor_is_reported_and_a_rerun_completes_the_work
                 before.inline,
             ), label
 
-        # What it could not do is reported: a typed error for the run's own reads, otherwise
-        # a finding about that role, unless the fault changed nothing.
+        # What it could not do is reported: a typed error for the run's own reads (a failed
+        # listing: the account's finding, its sweep stopped there), otherwise a finding about
+        # that role, unless the fault changed nothing.
         if raised is not None:
             assert isinstance(raised, BrokerError), repr(raised)
             assert fault.subject is None, f"one role's trouble ended the run: {raised!r}"
+        elif fault.operation == "ListRoles":
+            assert fault.subject is None
+            assert [f.kind for f in report.findings] == ["account_unreachable"], report.findings
         elif not _reported(report, injector, roles):
             expected = {label: rec.audit_state[label] for label in roles}
             assert scenario_state(stack, roles) == expected, (

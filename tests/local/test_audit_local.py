@@ -28,8 +28,12 @@ def local_stack() -> Any:
 
 
 @pytest.fixture
-def stack(local_stack: Any) -> Any:
+def stack(local_stack: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The module's stack, its clock back at now; the functions' environment as the stack set
+    it (the test fixtures take AWS_ENDPOINT_URL away, and the auditor makes its member
+    accounts' clients when it first sweeps them)."""
     local_stack[1]["s"] = 0.0
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local_stack[0].aws_url)
     return local_stack
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from jit_broker.grants import Broker
 
 if TYPE_CHECKING:  # the auditor loads on first use, not on the broker's import path
-    from jit_broker.cleanup import AuditGate, Auditor, AuditRunner
+    from jit_broker.audit import AuditGate, Auditor, AuditRunner
 
 
 def build_broker(session: Any = None, clock: Callable[[], float] | None = None) -> Broker:
@@ -67,15 +67,17 @@ def build_auditor(
     events: Any = None,
 ) -> Auditor:
     """The auditor for this environment: clients with adaptive retries (Throttling), events
-    to the configured bus (else kept in memory), the access policy for drift checks."""
+    to the configured bus (else kept in memory), the access policy for drift checks, and IAM
+    in each member account through its execution role (assumed with the auditor's own)."""
     import boto3
     from botocore.config import Config
 
     from jit_broker.adapters.events import AuditEvents, RecordedEvents
     from jit_broker.adapters.iam_audit import IamAudit
     from jit_broker.adapters.ledger import Ledger
+    from jit_broker.adapters.members import MemberClients
     from jit_broker.adapters.policy_source import load_policy
-    from jit_broker.cleanup import Auditor
+    from jit_broker.audit import Auditor
     from jit_broker.observability import logger, metrics
     from jit_broker.settings import AuditSettings
 
@@ -90,6 +92,13 @@ def build_auditor(
             if settings.event_bus_name
             else RecordedEvents()
         )
+    members = MemberClients(
+        sts=session.client("sts", config=config),
+        session_factory=boto3.session.Session,
+        role_arn_of=settings.member_role_arn,
+        session_name="jit-auditor",
+        config=config,
+    )
 
     def policy() -> Any:
         if not (settings.policy_parameter or settings.policy_file):
@@ -100,6 +109,7 @@ def build_auditor(
         settings=settings,
         ledger=Ledger(session.client("dynamodb", config=config), settings.table_name),
         iam=IamAudit(session.client("iam", config=config)),
+        member_iam=lambda account: IamAudit(members.client(account)),
         events=events,
         policy=policy,
         clock=clock or time.time,
@@ -115,7 +125,7 @@ def build_audit_gate(runner: AuditRunner | None = None, session: Any = None) -> 
     from botocore.config import Config
 
     from jit_broker.adapters.policy_source import load_policy
-    from jit_broker.cleanup import AuditGate, LambdaAuditRunner
+    from jit_broker.audit import AuditGate, LambdaAuditRunner
     from jit_broker.settings import get_settings
 
     settings = get_settings()

@@ -1,5 +1,6 @@
-"""IAM for the auditor: list the broker's roles page by page, read tags and the documents
-drift is judged on, and take a role apart in an order that can be re-run from any point.
+"""IAM for the auditor, in the hub or (through its execution role) a member account: list the
+broker's roles page by page, read tags and the documents drift is judged on, write a shared
+role's revocation deny, and take a role apart in an order that can be re-run from any point.
 
 Every call goes through :meth:`IamAudit._call`: on top of the client's own adaptive retries
 (``retries={"mode": "adaptive"}``), a throttled call is retried a few more times with backoff
@@ -16,7 +17,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jit_broker.documents import GRANT_POLICY_NAME, REVOKED_POLICY_NAME, compact, deny_all
+from jit_broker.documents import (
+    GRANT_POLICY_NAME,
+    REVOKED_POLICY_NAME,
+    compact,
+    deny_all,
+    revoked_grants_deny,
+)
 from jit_broker.errors import AwsUnavailable
 
 THROTTLING = frozenset(
@@ -151,7 +158,33 @@ class IamAudit:
             managed=[p["PolicyArn"] for p in attached.get("AttachedPolicies", [])],
         )
 
+    def revoked_deny(self, name: str) -> dict[str, Any] | None:
+        """A shared role's revocation deny as IAM holds it (None: none, or the role is gone)."""
+        try:
+            out = self._call("get_role_policy", RoleName=name, PolicyName=REVOKED_POLICY_NAME)
+        except ClientError:
+            return None
+        return _document(out["PolicyDocument"])
+
     # --- writes ------------------------------------------------------------------------
+    def deny_grants(self, name: str, grant_ids: list[str]) -> bool:
+        """A shared role's revocation deny listing exactly ``grant_ids`` (the ledger's list),
+        or no deny policy when the list is empty. False: the role (or, for an empty list,
+        its deny) was not there."""
+        try:
+            if grant_ids:
+                self._call(
+                    "put_role_policy",
+                    RoleName=name,
+                    PolicyName=REVOKED_POLICY_NAME,
+                    PolicyDocument=compact(revoked_grants_deny(grant_ids)),
+                )
+            else:
+                self._call("delete_role_policy", RoleName=name, PolicyName=REVOKED_POLICY_NAME)
+        except ClientError:
+            return False
+        return True
+
     def deny(self, name: str) -> bool:
         """The deny-all inline policy (revocation's). False: the role is gone."""
         try:

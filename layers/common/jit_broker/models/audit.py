@@ -42,18 +42,18 @@ class Finding(BaseModel):
     """Something the auditor saw and did not (or could not) put right by removing a role."""
 
     kind: str
+    account: str | None = None  # the account it is in (None: about the run as a whole)
     role_name: str | None = None
     grant_id: str | None = None
     detail: str = ""
 
 
-class AuditReport(BaseModel):
-    """One run: what was checked, done (or, in a dry run, would be done) and found wrong."""
+class _Tally(BaseModel):
+    """What a sweep checked, did (or, in a dry run, would do) and found wrong."""
 
-    dry_run: bool
-    now: int
     complete: bool = True
-    stopped: str | None = None  # why the run stopped before the end: "time_budget"
+    # why the sweep stopped before the end: "time_budget" or "account_unreachable"
+    stopped: str | None = None
     roles_listed: int = 0
     roles_checked: int = 0  # under exactly the broker's path
     list_calls: int = 0
@@ -67,7 +67,24 @@ class AuditReport(BaseModel):
     failed: list[str] = []  # requested grants reconciled to failed after a crash
     quarantined: list[str] = []  # drifted roles given the deny-all
     deferred: list[str] = []  # removals left for the next run (the per-run cap)
+    unlisted: list[str] = []  # revoked shared-role grants taken off their role's deny
     findings: list[Finding] = []
+
+
+class AccountReport(_Tally):
+    """One account's sweep (the hub's or a member's): its own budget, cursor and findings."""
+
+    account: str
+
+
+class AuditReport(_Tally):
+    """One run over every account of the stack. The counts and lists are the accounts'
+    together (and the run's own findings, which name no account or one it could not sweep);
+    ``accounts`` holds each account's own."""
+
+    dry_run: bool
+    now: int
+    accounts: list[AccountReport] = []
 
 
 class AuditResponse(BaseModel):
