@@ -2,7 +2,13 @@
 the ledger table, the permissions boundary and the broker's and auditor's roles, their
 documents taken from template.yaml as CloudFormation sees it (``local_stack``: translated by
 aws-sam-translator, resolved for this stack; tests/unit/test_local_matches_template.py reads
-back what was seeded and compares)."""
+back what was seeded and compares).
+
+The hub stack lists two member accounts (MEMBER_ACCOUNTS, its MemberAccountIds); in each,
+``seed_member_account`` creates every resource of templates/member-account.yaml (the grant
+roles' boundary and the execution role), resolved for one stack instance given the hub's own
+values (``member_stack``), and the role AWS Organizations makes in the accounts it creates,
+through which the embedded administrator reaches the members."""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jit_local.template import Stack, translate
+from jit_local.template import MEMBER_TEMPLATE_PATH, Stack, translate
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
@@ -29,6 +35,19 @@ POLICY_PARAMETER = "/jit-broker/access-policy"
 ROLE_PATH = f"/jit/{OWNER_TAG}/"
 # What only the broker function's environment holds (template.yaml), not the auditor's.
 BROKER_ONLY = frozenset({"JIT_MANAGED_POLICY_ALLOW_LIST", "JIT_ASSUME_RETRY_BUDGET_SECONDS"})
+# The member accounts (A and B) of the local stack: the hub template's MemberAccountIds.
+MEMBER_A = "210987654321"
+MEMBER_B = "345678901234"
+MEMBER_ACCOUNTS = (MEMBER_A, MEMBER_B)
+# As the member template names its execution role: <hub stack>-jit-member.
+MEMBER_ROLE_NAME = f"{OWNER_TAG}-jit-member"
+# The member template's stack instance in each member (no name there depends on it).
+MEMBER_STACK_NAME = f"{OWNER_TAG}-member"
+# The role AWS Organizations creates in every account it creates, trusted by the management
+# account (here the hub) with administrator rights: the local administrator's way in.
+ORGANIZATION_ROLE_NAME = "OrganizationAccountAccessRole"
+# The member template's resource types and how seed_member_account creates each.
+MEMBER_RESOURCE_TYPES = frozenset({"AWS::IAM::ManagedPolicy", "AWS::IAM::Role"})
 
 
 def table_definition(name: str = TABLE_NAME) -> dict[str, Any]:
@@ -80,6 +99,7 @@ def local_stack(region: str = REGION) -> Stack:
         OWNER_TAG,
         account=ACCOUNT_ID,
         region=region,
+        parameters={"MemberAccountIds": ",".join(MEMBER_ACCOUNTS)},
         physical_ids={
             "GrantTable": TABLE_NAME,
             "BrokerRole": BROKER_ROLE_NAME,
@@ -90,6 +110,111 @@ def local_stack(region: str = REGION) -> Stack:
     )
 
 
+def member_stack(account: str, region: str = REGION, hub: Stack | None = None) -> Stack:
+    """templates/member-account.yaml as one stack instance in ``account`` holds it: translated
+    like template.yaml and given the hub's own values (docs/deploy.md): its stack name, its
+    broker's and auditor's role ARNs, its API id, access policy parameter, alarm topic and
+    managed policy allow list."""
+    hub = hub or local_stack(region)
+    return Stack(
+        translate(MEMBER_TEMPLATE_PATH),
+        MEMBER_STACK_NAME,
+        account=account,
+        region=region,
+        parameters={
+            "HubStackName": hub.name,
+            "HubBrokerRoleArn": hub.arn("BrokerRole"),
+            "HubAuditorRoleArn": hub.arn("CleanupRole"),
+            "HubApiId": hub.ref("JitApi"),
+            "HubAccessPolicyParameterName": hub.ref("AccessPolicyParameterName"),
+            "HubAlarmTopicArn": hub.ref("AlarmTopicArn"),
+            "ManagedPolicyAllowList": ",".join(hub.ref("ManagedPolicyAllowList")),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class SeededMember:
+    account_id: str
+    boundary_arn: str
+    execution_role_arn: str
+
+
+def seed_member_account(
+    iam: Any, account: str, *, region: str = REGION, hub: Stack | None = None
+) -> SeededMember:
+    """Every resource of the member template in ``account`` (``iam``: a client acting there),
+    as CloudFormation would create them: managed policies first (the role may name them),
+    then roles with their trust, inline and managed policies. Raises ValueError for a resource
+    type this does not create, so a resource added to the template is never skipped."""
+    stack = member_stack(account, region, hub)
+    resources = stack.template.get("Resources", {})
+    unknown = {r.get("Type") for r in resources.values()} - MEMBER_RESOURCE_TYPES
+    if unknown:
+        raise ValueError(
+            f"the member template has resources the local stack cannot create: {unknown}"
+        )
+    for logical in stack.logical_ids("AWS::IAM::ManagedPolicy"):
+        props = stack.properties(logical)
+        iam.create_policy(
+            PolicyName=props["ManagedPolicyName"],
+            Path=props.get("Path", "/"),
+            Description=props.get("Description", ""),
+            PolicyDocument=json.dumps(props["PolicyDocument"]),
+        )
+    for logical in stack.logical_ids("AWS::IAM::Role"):
+        props = stack.properties(logical)
+        iam.create_role(
+            RoleName=props["RoleName"],
+            Path=props.get("Path", "/"),
+            Description=props.get("Description", ""),
+            AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
+        )
+        for policy_name, document in stack.inline_policies(logical).items():
+            iam.put_role_policy(
+                RoleName=props["RoleName"],
+                PolicyName=policy_name,
+                PolicyDocument=json.dumps(document),
+            )
+        for arn in stack.managed_policy_arns(logical):
+            iam.attach_role_policy(RoleName=props["RoleName"], PolicyArn=arn)
+    return SeededMember(
+        account, stack.ref("JitRoleBoundary"), stack.get_att("MemberExecutionRole", "Arn")
+    )
+
+
+def seed_organization_access(iam: Any, management_account: str = ACCOUNT_ID) -> str:
+    """The role AWS Organizations creates in each account it creates (administrator rights,
+    trusted by the management account): how the local administrator reaches a member."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{management_account}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    administrator = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    role = iam.create_role(
+        RoleName=ORGANIZATION_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust)
+    )
+    iam.put_role_policy(
+        RoleName=ORGANIZATION_ROLE_NAME,
+        PolicyName="AdministratorAccess",
+        PolicyDocument=json.dumps(administrator),
+    )
+    return str(role["Role"]["Arn"])
+
+
+def organization_role_arn(account: str) -> str:
+    return f"arn:aws:iam::{account}:role/{ORGANIZATION_ROLE_NAME}"
+
+
 @dataclass(frozen=True)
 class Seeded:
     account_id: str
@@ -98,6 +223,10 @@ class Seeded:
     boundary_arn: str
     broker_role_arn: str
     cleanup_role_arn: str = ""
+    # The hub's member accounts and the execution role's name there (template.yaml gives both
+    # functions JIT_MEMBER_ACCOUNTS and JIT_MEMBER_ROLE_NAME).
+    member_accounts: tuple[str, ...] = MEMBER_ACCOUNTS
+    member_role_name: str = MEMBER_ROLE_NAME
 
     def cleanup_env(self, policy_file: str, *, event_bus: bool = True) -> dict[str, str]:
         """The environment the cleanup function gets from template.yaml, for this stack."""
@@ -122,6 +251,8 @@ class Seeded:
             # for up to 18 s (locally a new role is assumable at once).
             "JIT_MANAGED_POLICY_ALLOW_LIST": "",
             "JIT_ASSUME_RETRY_BUDGET_SECONDS": "18",
+            "JIT_MEMBER_ACCOUNTS": ",".join(self.member_accounts),
+            "JIT_MEMBER_ROLE_NAME": self.member_role_name,
         }
         if self.cleanup_role_arn:
             env["JIT_AUDITOR_ROLE_ARN"] = self.cleanup_role_arn

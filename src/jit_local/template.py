@@ -33,6 +33,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
+# The member accounts' template (issue 9): plain CloudFormation, translated the same way.
+MEMBER_TEMPLATE_PATH = ROOT / "templates" / "member-account.yaml"
 SAM_PYTHON_ENV = "JIT_SAM_PYTHON"
 DEFAULT_SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
 CACHE_DIR = ROOT / ".tools" / "translated"
@@ -42,6 +44,7 @@ TRANSLATE_TIMEOUT_SECONDS = 120
 
 __all__ = [
     "CODE_BUCKET",
+    "MEMBER_TEMPLATE_PATH",
     "TEMPLATE_PATH",
     "SamToolMissingError",
     "Stack",

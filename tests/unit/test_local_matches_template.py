@@ -13,11 +13,16 @@ from moto import mock_aws
 
 from jit_local.seed import (
     ACCOUNT_ID,
+    MEMBER_A,
+    MEMBER_B,
     OWNER_TAG,
     REGION,
     Seeded,
     local_stack,
+    member_stack,
+    organization_role_arn,
     seed_broker_resources,
+    seed_member_account,
     table_definition,
 )
 from jit_local.template import Stack
@@ -137,10 +142,6 @@ LOCAL_ONLY = {
     "BrokerFunction": {"JIT_POLICY_FILE"},
     "CleanupFunction": {"JIT_POLICY_FILE", "JIT_AUDITOR_ROLE_ARN"},
 }
-# Issue 9: the template tells both functions the member accounts and the execution role's
-# name there; the local stack (jit_local.seed, its member accounts) does not set them yet.
-# The strict xfail below fails once it does: then drop this set and that marker.
-PENDING_LOCALLY = {"JIT_MEMBER_ACCOUNTS", "JIT_MEMBER_ROLE_NAME"}
 
 
 def local_envs(stack: Stack) -> dict[str, dict[str, str]]:
@@ -167,27 +168,97 @@ def test_local_function_env_has_the_templates_jit_settings_with_the_templates_va
     roles and bus the local functions use are the ones seeded from the template."""
     template = {k: v for k, v in stack.environment(function).items() if k.startswith("JIT_")}
     local = local_envs(stack)[function]
-    assert set(template) >= PENDING_LOCALLY
-    assert set(template) - TEMPLATE_ONLY[function] - PENDING_LOCALLY == (
-        set(local) - LOCAL_ONLY[function] - PENDING_LOCALLY
-    )
+    assert set(template) - TEMPLATE_ONLY[function] == set(local) - LOCAL_ONLY[function]
     shared = set(template) & set(local)
     assert {k: local[k] for k in shared} == {k: template[k] for k in shared}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 9: the local stack's member accounts (jit_local.seed)"
-)
 @pytest.mark.parametrize("function", ["BrokerFunction", "CleanupFunction"])
-def test_local_function_env_names_the_member_accounts_and_their_execution_role(stack, function):
-    assert set(local_envs(stack)[function]) >= PENDING_LOCALLY
+def test_local_function_env_names_the_two_member_accounts_and_the_templates_execution_role(
+    stack, function
+):
+    local = local_envs(stack)[function]
+    assert local["JIT_MEMBER_ACCOUNTS"] == f"{MEMBER_A},{MEMBER_B}"
+    assert local["JIT_MEMBER_ROLE_NAME"] == stack.environment(function)["JIT_MEMBER_ROLE_NAME"]
+    assert stack.environment(function)["JIT_MEMBER_ACCOUNTS"] == f"{MEMBER_A},{MEMBER_B}"
+    assert len({ACCOUNT_ID, MEMBER_A, MEMBER_B}) == 3
 
 
-def test_settings_the_local_broker_leaves_to_defaults_are_the_templates_defaults(stack):
-    from jit_broker.settings import Settings
+# --------------------------------------------------------------------------- member accounts
 
-    local = local_envs(stack)["BrokerFunction"]
-    template = stack.environment("BrokerFunction")
-    assert set(template) >= DEFAULTED
-    with_template_values = local | {name: template[name] for name in DEFAULTED}
-    assert Settings.from_env(local) == Settings.from_env(with_template_values)
+
+@pytest.fixture
+def seeded_member() -> Any:
+    """(what seed_member_account returned, an IAM client of member account A it seeded)."""
+    with mock_aws():
+        sts = boto3.client("sts", region_name=REGION)
+        c = sts.assume_role(RoleArn=organization_role_arn(MEMBER_A), RoleSessionName="seed")
+        iam = boto3.client(
+            "iam",
+            region_name=REGION,
+            aws_access_key_id=c["Credentials"]["AccessKeyId"],
+            aws_secret_access_key=c["Credentials"]["SecretAccessKey"],
+            aws_session_token=c["Credentials"]["SessionToken"],
+        )
+        yield seed_member_account(iam, MEMBER_A), iam
+
+
+def test_member_stack_is_the_member_template_given_the_hubs_own_values(stack):
+    member = member_stack(MEMBER_A)
+    assert (member.account, member.region) == (MEMBER_A, REGION)
+    assert member.parameters["HubStackName"] == OWNER_TAG
+    assert member.parameters["HubBrokerRoleArn"] == stack.arn("BrokerRole")
+    assert member.parameters["HubAuditorRoleArn"] == stack.arn("CleanupRole")
+    assert member.parameters["HubApiId"] == stack.ref("JitApi")
+    assert (
+        member.ref("MemberExecutionRole")
+        == stack.environment("BrokerFunction")["JIT_MEMBER_ROLE_NAME"]
+    )
+
+
+def test_seeded_member_holds_the_member_templates_boundary_and_execution_role(seeded_member):
+    seeded, iam = seeded_member
+    member = member_stack(MEMBER_A)
+    assert seeded.account_id == MEMBER_A
+    assert seeded.boundary_arn == member.ref("JitRoleBoundary")
+    assert seeded.boundary_arn == f"arn:aws:iam::{MEMBER_A}:policy/{OWNER_TAG}-jit-boundary"
+    version = iam.get_policy_version(PolicyArn=seeded.boundary_arn, VersionId="v1")
+    assert version["PolicyVersion"]["Document"] == member.policy_document("JitRoleBoundary")
+    name = member.ref("MemberExecutionRole")
+    role = iam.get_role(RoleName=name)["Role"]
+    assert role["Arn"] == seeded.execution_role_arn == f"arn:aws:iam::{MEMBER_A}:role/{name}"
+    props = member.properties("MemberExecutionRole")
+    assert role["AssumeRolePolicyDocument"] == props["AssumeRolePolicyDocument"]
+    held = {
+        policy: iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    }
+    assert held == member.inline_policies("MemberExecutionRole")
+    assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == []
+
+
+def test_seeded_member_has_every_resource_of_the_member_template_and_nothing_else(seeded_member):
+    _, iam = seeded_member
+    member = member_stack(MEMBER_A)
+    assert set(member.template["Resources"]) == {"JitRoleBoundary", "MemberExecutionRole"}
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"]] == [member.ref("MemberExecutionRole")]
+    policies = [p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]]
+    assert policies == [member.ref("JitRoleBoundary")]
+
+
+def test_a_member_template_resource_the_local_stack_cannot_create_refuses_the_seeding(
+    monkeypatch,
+):
+    import jit_local.seed as seed_module
+    from jit_local.template import MEMBER_TEMPLATE_PATH, translate
+
+    def translate_with_a_bucket(path: Any = None) -> dict[str, Any]:
+        if path != MEMBER_TEMPLATE_PATH:
+            return translate() if path is None else translate(path)
+        translated = translate(path)
+        translated["Resources"]["Audit"] = {"Type": "AWS::S3::Bucket", "Properties": {}}
+        return translated
+
+    monkeypatch.setattr(seed_module, "translate", translate_with_a_bucket)
+    with mock_aws(), pytest.raises(ValueError, match="AWS::S3::Bucket"):
+        seed_member_account(boto3.client("iam", region_name=REGION), MEMBER_A)
