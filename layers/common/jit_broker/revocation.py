@@ -16,6 +16,7 @@ from jit_broker import naming
 from jit_broker.errors import AwsUnavailable
 
 if TYPE_CHECKING:
+    from jit_broker.adapters.ledger import Ledger
     from jit_broker.models.domain import SharedRole
 
 DENY_SYNC_ATTEMPTS = 5
@@ -27,15 +28,9 @@ class DenyWriter(Protocol):
     def deny_grants(self, role_name: str, grant_ids: list[str]) -> object: ...
 
 
-class SharedRoles(Protocol):
-    """The ledger's shared-role records."""
-
-    def shared_role(self, account: str, profile: str) -> SharedRole | None: ...
-
-
 def write_revoked(
     iam: DenyWriter,
-    ledger: SharedRoles,
+    ledger: Ledger,
     account: str,
     profile: str,
     *,

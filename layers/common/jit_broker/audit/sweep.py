@@ -156,14 +156,16 @@ class Auditor:
             detail="the grant's account is not one of this stack's (MemberAccountIds): "
             "its access there is not audited",
         )
-        run.events.append(
-            (
-                "JIT audit finding",
-                {"account": account, "grant_id": grant.grant_id, "role_name": grant.role_name}
-                | {"at": run.now, "dry_run": run.dry_run, "kind": finding.kind}
-                | {"detail": finding.detail},
-            )
-        )
+        detail = {
+            "account": account,
+            "grant_id": grant.grant_id,
+            "role_name": grant.role_name,
+            "at": run.now,
+            "dry_run": run.dry_run,
+            "kind": finding.kind,
+            "detail": finding.detail,
+        }
+        run.events.append(("JIT audit finding", detail))
         return finding
 
     def _emit(self, report: AuditReport) -> None:
