@@ -1508,6 +1508,12 @@ ALARMS = [
         {"service": {"Ref": "AWS::StackName"}},
     ),
     (
+        "AuditAccountsUnreachableAlarm",
+        "JitBroker",
+        "AccountsUnreachable",
+        {"service": {"Ref": "AWS::StackName"}},
+    ),
+    (
         "LedgerUnavailableAlarm",
         "JitBroker",
         "Refused_ledger_unavailable",
