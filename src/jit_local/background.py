@@ -6,6 +6,7 @@ the stack)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -49,6 +50,34 @@ def admin_client(env: dict[str, str], service: str) -> Any:
     )
 
 
+def admin_client_in(env: dict[str, str], service: str, account: str) -> Any:
+    """A boto3 client acting in member ``account``, as the role AWS Organizations makes there
+    (OrganizationAccountAccessRole), assumed by the embedded administrator."""
+    import boto3
+
+    from jit_local.seed import organization_role_arn
+
+    c = admin_client(env, "sts").assume_role(
+        RoleArn=organization_role_arn(account), RoleSessionName="jit-local-admin"
+    )["Credentials"]
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=c["AccessKeyId"],
+        aws_secret_access_key=c["SecretAccessKey"],
+        aws_session_token=c["SessionToken"],
+    )
+
+
+def read_trail(path: Path) -> list[dict[str, Any]]:
+    """The events `jit local --trail-file` has written so far (complete lines only)."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
+
+
 def as_admin(env: dict[str, str]) -> dict[str, str]:
     """``env`` signing as the embedded administrator instead of JITUser."""
     return {
@@ -70,10 +99,17 @@ def as_new_key_of(env: dict[str, str], user: str) -> dict[str, str]:
 
 class BackgroundStack:
     def __init__(
-        self, env_file: Path, log_file: Path, *, port: int = 0, timeout: float = 60.0
+        self,
+        env_file: Path,
+        log_file: Path,
+        *,
+        port: int = 0,
+        timeout: float = 60.0,
+        trail_file: Path | None = None,
     ) -> None:
         self.env_file = env_file
         self.log_file = log_file
+        self.trail_file = trail_file
         self.port = port
         self.timeout = timeout
         self.base = clean_environment()
@@ -83,8 +119,9 @@ class BackgroundStack:
 
     def start(self) -> BackgroundStack:
         self._log = self.log_file.open("wb")
+        trail = ["--trail-file", str(self.trail_file)] if self.trail_file else []
         self.proc = subprocess.Popen(  # noqa: S603  # our own CLI, fixed argv  # nosec B603
-            [*JIT, "local", "--port", str(self.port), "--env-file", str(self.env_file)],
+            [*JIT, "local", "--port", str(self.port), "--env-file", str(self.env_file), *trail],
             env=self.base,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -8,12 +8,23 @@ which talks to the embedded AWS as the broker's role: in this process, one invoc
 time (the default), or with ``--workers N`` in N worker processes at once
 (``jit_local.workers``), as Lambda runs many execution environments.
 
-Contract, for scripts: ``jit local --port P [--env-file F]`` serves the API at
+The embedded AWS holds three accounts: the hub (``seed.ACCOUNT_ID``: the broker's stack, its
+users and example-bucket) and two member accounts (``seed.MEMBER_ACCOUNTS``, the hub
+template's MemberAccountIds), each with the member template's resources
+(``seed.seed_member_account``: the boundary and the execution role the broker and the auditor
+use there), the role AWS Organizations makes in an account it creates (through which the
+administrator reaches it: ``LocalStack.member_client``) and a team-data-<account> bucket.
+
+Contract, for scripts: ``jit local --port P [--env-file F] [--trail-file T]`` serves the API at
 http://127.0.0.1:P and writes to F (or prints) shell ``export`` lines for JIT_API_URL,
-AWS_ENDPOINT_URL, AWS_REGION, JITUser's AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the
-embedded administrator's JIT_ADMIN_ACCESS_KEY_ID/JIT_ADMIN_SECRET_ACCESS_KEY. F is written
-(atomically) only once the stack answers signed requests; it is removed on shutdown. Runs
-until SIGINT/SIGTERM.
+AWS_ENDPOINT_URL, AWS_REGION, JITUser's AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the
+embedded administrator's JIT_ADMIN_ACCESS_KEY_ID/JIT_ADMIN_SECRET_ACCESS_KEY and the member
+accounts (JIT_MEMBER_ACCOUNTS=id,id). F is written (atomically) only once the stack answers
+signed requests; it is removed on shutdown. With T, every IAM and STS request the embedded
+AWS allows from then on is appended to T as one JSON line shaped like a CloudTrail management
+event (eventTime, eventSource, eventName, readOnly, recipientAccountId, userIdentity.arn and
+.sessionIssuer, requestParameters: names and ARNs only, never a secret); the stack keeps the
+last TRAIL_MAX of them in ``LocalStack.trail`` as well. Runs until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -28,8 +39,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +58,36 @@ OBJECTS = {
     },
     "other-bucket": {"private.txt": b"Nothing for a grant of s3-read.\n"},
 }
-USERS = ("JITUser", "OtherUser")
+# Each member account's own bucket (bucket names are global, in moto as in AWS).
+MEMBER_OBJECTS = {
+    account: {
+        f"team-data-{account}": {
+            "README.txt": f"Team data of member account {account}.\n".encode(),
+        }
+    }
+    for account in seed.MEMBER_ACCOUNTS
+}
+# TeamUser requests the example policy's member-account and shared-role profiles.
+USERS = ("JITUser", "OtherUser", "TeamUser")
 ADMIN = "JITAdmin"
 INVOKE_POLICY_NAME = "invoke-jit-api"
+TRAIL_MAX = 10_000
+# IAM actions CloudTrail records as read-only.
+_READ_ONLY_IAM = ("Get", "List", "Simulate", "Generate")
+
+
+def trail_event(call: Any) -> dict[str, Any]:
+    """An allowed request (``iam_eval.AllowedCall``) as CloudTrail shapes a management event."""
+    service, action = call.action.split(":", 1)
+    return {
+        "eventTime": datetime.fromtimestamp(call.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": f"{service}.amazonaws.com",
+        "eventName": action,
+        "readOnly": service != "iam" or action.startswith(_READ_ONLY_IAM),
+        "recipientAccountId": call.account,
+        "userIdentity": {"arn": call.caller_arn, "sessionIssuer": call.caller_principal_arn},
+        "requestParameters": {k[:1].lower() + k[1:]: v for k, v in call.parameters.items()},
+    }
 
 
 def invoke_policy(region: str) -> dict[str, Any]:
@@ -83,7 +123,11 @@ class LocalStack:
     workers: int = 0
     # IAM users seeded beside JITUser and OtherUser, each with an access key (in ``keys``).
     extra_users: tuple[str, ...] = ()
+    # Where the IAM and STS requests the embedded AWS allows are appended (JSON lines).
+    trail_file: Path | None = None
     keys: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The last TRAIL_MAX of those requests, as trail_event shapes them.
+    trail: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=TRAIL_MAX))
     api_url: str = ""
     aws_url: str = ""
     _moto: Any = None
@@ -94,6 +138,8 @@ class LocalStack:
     _audit_lock: threading.Lock = field(default_factory=threading.Lock)
     _audit_stop: threading.Event = field(default_factory=threading.Event)
     _audit_thread: threading.Thread | None = None
+    _trail_lock: threading.Lock = field(default_factory=threading.Lock)
+    _trail_out: Any = None
 
     def start(self) -> LocalStack:
         from moto import settings as moto_settings
@@ -121,6 +167,9 @@ class LocalStack:
 
             moto_api_backend.reset()
             seeded = self._seed()
+            if self.trail_file is not None:
+                self._trail_out = self.trail_file.open("w", encoding="utf-8")
+            iam_eval.set_observer(self._record)
             # From here on every request to the embedded AWS is authenticated and authorized.
             ActionAuthenticatorMixin.request_count = 0
             moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
@@ -145,6 +194,10 @@ class LocalStack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        with self._trail_lock:
+            if self._trail_out is not None:
+                self._trail_out.close()
+                self._trail_out = None
         if self._saved:
             from moto import settings as moto_settings
             from moto.core.authorization import ActionAuthenticatorMixin
@@ -171,7 +224,28 @@ class LocalStack:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
+    # --- the trail ---------------------------------------------------------------------
+    def _record(self, call: Any) -> None:
+        """iam_eval's observer: IAM and STS requests the embedded AWS allowed."""
+        if not call.action.startswith(("iam:", "sts:")):
+            return
+        event = trail_event(call)
+        with self._trail_lock:
+            self.trail.append(event)
+            if self._trail_out is not None:
+                self._trail_out.write(json.dumps(event, separators=(",", ":")) + "\n")
+                self._trail_out.flush()
+
     # --- set-up ------------------------------------------------------------------------
+    def member_client(self, service: str, account: str, key: tuple[str, str] | None = None) -> Any:
+        """A client acting in member ``account`` as its OrganizationAccountAccessRole, which
+        the embedded administrator (or ``key``'s caller) assumes."""
+        sts = self.client("sts", key or self.keys[ADMIN])
+        c = sts.assume_role(
+            RoleArn=seed.organization_role_arn(account), RoleSessionName="jit-local-admin"
+        )["Credentials"]
+        return self.client(service, (c["AccessKeyId"], c["SecretAccessKey"]), c["SessionToken"])
+
     def client(
         self, service: str, key: tuple[str, str] | None = None, token: str | None = None
     ) -> Any:
@@ -215,7 +289,23 @@ class LocalStack:
             s3.create_bucket(Bucket=bucket)
             for key_name, body in objects.items():
                 s3.put_object(Bucket=bucket, Key=key_name, Body=body)
+        self._seed_members(seeded)
         return seeded
+
+    def _seed_members(self, seeded: seed.Seeded) -> None:
+        """Each member account: the role AWS Organizations would have made (reached with the
+        seeding key, as the management account), the member template's resources, its bucket."""
+        hub = seed.local_stack(self.region)
+        seeding_key = ("seed", "seed")
+        for account in seeded.member_accounts:
+            iam = self.member_client("iam", account, seeding_key)
+            seed.seed_organization_access(iam, seeded.account_id)
+            seed.seed_member_account(iam, account, region=self.region, hub=hub)
+            s3 = self.member_client("s3", account, seeding_key)
+            for bucket, objects in MEMBER_OBJECTS[account].items():
+                s3.create_bucket(Bucket=bucket)
+                for key_name, body in objects.items():
+                    s3.put_object(Bucket=bucket, Key=key_name, Body=body)
 
     def _start_broker(self, seeded: seed.Seeded) -> None:
         from jit_broker import runtime
@@ -239,6 +329,10 @@ class LocalStack:
             # Only here may POST /v1/audit evaluate "as of" another time (jit audit --at).
             "JIT_ALLOW_CLOCK_OVERRIDE": "true",
             "AWS_ENDPOINT_URL": self.aws_url,
+            # As Lambda sets them: clients the broker makes from credentials alone (the member
+            # accounts' execution role) find their region there.
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
         }
         os.environ.update(function_env)
         # Settings are read once per process (as in one Lambda environment): a stack started
@@ -339,6 +433,7 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": user[1],
             "JIT_ADMIN_ACCESS_KEY_ID": admin[0],
             "JIT_ADMIN_SECRET_ACCESS_KEY": admin[1],
+            "JIT_MEMBER_ACCOUNTS": ",".join(seed.MEMBER_ACCOUNTS),
         }
 
     def call(
@@ -405,6 +500,12 @@ def main(argv: list[str] | None = None) -> int:
         "--env-file", type=Path, help="write the export lines here (else print them)"
     )
     parser.add_argument(
+        "--trail-file",
+        type=Path,
+        help="append each IAM and STS request the embedded AWS allows here, as a JSON line "
+        "shaped like a CloudTrail event",
+    )
+    parser.add_argument(
         "--policy",
         type=Path,
         default=EXAMPLE_POLICY,
@@ -452,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         policy_file=args.policy.resolve(),
         audit_interval=args.audit_interval,
         workers=args.workers,
+        trail_file=args.trail_file,
     )
     try:
         stack.start()

@@ -400,6 +400,7 @@ def test_assumed_role_decisions_do_not_depend_on_the_session_name(stack: Any, ca
         stack.policy_file.read_text().replace(
             "      users:\n",
             f"      roles:\n        - arn:aws:iam::{ACCOUNT}:role/Deploy\n      users:\n",
+            1,  # s3-read's requesters only
         )
     )
     answers = []

@@ -110,10 +110,16 @@ def test_the_broker_built_from_settings_refuses_a_policy_beyond_its_stack(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from jit_broker import runtime, settings
+    from jit_local.seed import MEMBER_ACCOUNTS, MEMBER_ROLE_NAME
 
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(with_managed(READ_ONLY)))
-    for name, value in (BROKER_ENV | {"JIT_POLICY_FILE": str(path)}).items():
+    # The stack has the example's member accounts: only the managed policy is beyond it.
+    members = {
+        "JIT_MEMBER_ACCOUNTS": ",".join(MEMBER_ACCOUNTS),
+        "JIT_MEMBER_ROLE_NAME": MEMBER_ROLE_NAME,
+    }
+    for name, value in (BROKER_ENV | members | {"JIT_POLICY_FILE": str(path)}).items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("JIT_MANAGED_POLICY_ALLOW_LIST", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -180,4 +186,6 @@ def test_the_same_sid_in_two_profiles_and_statements_without_sid_are_fine() -> N
     unnamed = statement("X")
     del unnamed["Sid"]
     doc["profiles"]["s3-read"]["permissions"]["inline"]["Statement"] += [unnamed, dict(unnamed)]
-    assert set(parse_policy(yaml.safe_dump(doc)).profiles) == {"s3-read", "s3-again"}
+    assert set(parse_policy(yaml.safe_dump(doc)).profiles) == set(example()["profiles"]) | {
+        "s3-again"
+    }
