@@ -27,8 +27,9 @@ SHARED_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role{ROLE_PATH}{SHARED_ROLE}"
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(port=0, audit_interval=0) as running:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    trail = tmp_path_factory.mktemp("trail") / "trail.jsonl"
+    with LocalStack(port=0, audit_interval=0, trail_file=trail) as running:
         yield running
 
 
@@ -174,3 +175,16 @@ def test_revoking_a_fast_grant_refuses_its_credentials_and_not_the_other_grants(
         "POST", f"/v1/grants/{first['grant']['id']}/credentials", {"nonce": nonce()}, user=TEAM
     )
     assert status == 409 and body["error"]["code"] == "grant_not_active"
+
+
+def test_the_trail_file_holds_the_trail_as_json_lines_and_no_secret(
+    stack: LocalStack, grants: Grants
+) -> None:
+    answer, made = grants.request()
+    assert stack.trail_file is not None
+    text = stack.trail_file.read_text(encoding="utf-8")
+    assert [json.loads(line) for line in text.splitlines()] == list(stack.trail)
+    assert made and all(event in list(stack.trail) for event in made)
+    secrets = [answer["credentials"]["secret_access_key"], answer["credentials"]["session_token"]]
+    secrets += [secret for _, secret in stack.keys.values()]
+    assert not [secret for secret in secrets if secret in text]
