@@ -9,7 +9,7 @@ import binascii
 import json
 import traceback
 from email.message import Message
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -179,8 +179,12 @@ def request_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantWithCr
 
 
 @app.get("/v1/grants")
-def list_grants() -> Response[GrantList]:
-    grants = broker().grants_of(_caller())
+def list_grants(
+    status: Annotated[
+        Literal["active"] | None, Query(description="active: only those active now")
+    ] = None,
+) -> Response[GrantList]:
+    grants = broker().grants_of(_caller(), active_only=status == "active")
     return _json(200, GrantList(grants=[GrantView.of(g) for g in grants]))
 
 

@@ -1,4 +1,5 @@
-"""The credential cache: one small JSON file per (API URL, signing identity, JIT profile).
+"""The credential cache: one small JSON file per (API URL, signing identity, JIT profile,
+account asked for).
 
 This module imports only the standard library (and only cheap parts of it at import time):
 it is the whole cache-hit path of ``jit credential-process``, which must cost little more
@@ -8,8 +9,10 @@ Where: ``$XDG_CACHE_HOME/jit`` (an absolute path) or ``~/.cache/jit``; the direc
 created 0700 and each file 0600, written to a temporary file in the same directory and
 moved into place with ``os.replace`` (a reader sees the old file or the new one, never half).
 
-The key is the SHA-256 of (format version, API URL, signing identity, kind, name). The
-signing identity is derived *without* asking botocore who we are, from what decides it:
+The key is the SHA-256 of (format version, API URL, signing identity, kind, name, account):
+a session of a grant in one account is never served for another (no account named: the
+profile's only one, under a key of its own). The signing identity is derived *without*
+asking botocore who we are, from what decides it:
 
 * a named profile (``--source-profile`` recorded by ``jit configure``, ``--profile``,
   AWS_PROFILE): ``profile:NAME`` plus a fingerprint (inode, size, mtime) of the AWS config
@@ -93,9 +96,9 @@ def signing_identity(profile: str | None, environ: Environ) -> str:
     return f"default|{_fingerprint(environ)}"
 
 
-def key(api_url: str, identity: str, kind: str, name: str) -> str:
-    """The cache key: hex SHA-256 of the version, URL, identity, kind and name."""
-    material = json.dumps([VERSION, api_url.rstrip("/"), identity, kind, name])
+def key(api_url: str, identity: str, kind: str, name: str, account: str | None = None) -> str:
+    """The cache key: hex SHA-256 of the version, URL, identity, kind, name and account."""
+    material = json.dumps([VERSION, api_url.rstrip("/"), identity, kind, name, account])
     return sha256(material.encode()).hexdigest()
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 
 _VALUE_FLAGS = frozenset(
-    {"--api-url", "--source-profile", "--reason", "--duration", "--ticket", "--region"}
+    {"--api-url", "--source-profile", "--reason", "--duration", "--ticket", "--region", "--account"}
 )
 
 
@@ -50,7 +50,8 @@ def cached_credential_process(argv: list[str], environ: dict[str, str] | None = 
     if not api_url:
         return None
     identity = cache.signing_identity(flags.get("--source-profile"), _signing_env(env))
-    entry = cache.read(cache.key(api_url, identity, "profile", flags["profile"]), env)
+    cache_key = cache.key(api_url, identity, "profile", flags["profile"], flags.get("--account"))
+    entry = cache.read(cache_key, env)
     if entry is None or not cache.is_fresh(entry, cache.now(env)):
         return None
     return cache.credential_process_json(entry)

@@ -2,17 +2,20 @@
 
 Commands (``jit COMMAND --help`` shows each one's flags and examples)::
 
-    jit configure PROFILE [--name jit-PROFILE] [--source-profile P] [--reason R] [--duration D]
-                                     an AWS config profile whose credential_process is jit
+    jit configure PROFILE [--name jit-PROFILE] [--source-profile P] [--account ID] [--reason R]
+                          [--duration D]   an AWS config profile whose credential_process is jit
     jit credential-process PROFILE ...   what that profile runs (JSON for the SDKs)
     jit exec PROFILE [--reason R] -- CMD ARGS...   run CMD with the credentials in its env
     jit env PROFILE [--format sh|fish|json|ini]   credentials to eval or to paste
     jit console PROFILE [--open]     an AWS console sign-in URL for the grant
-    jit whoami | profiles | grants | grant ID | request PROFILE | creds ID | revoke ID
+    jit whoami | profiles | grants [--active] | grant ID | request PROFILE | creds ID | revoke ID
     jit audit [--dry-run] [--at TIME]   run the auditor now (administrators)
     jit cache clear                  forget cached sessions
     jit completion bash|zsh|fish     shell completion script
     jit local ...                    run the embedded local stack
+
+Every command that may request a grant takes ``--account ID``: the account (12 digits) of a
+profile that names several (``jit profiles`` lists them); a cached session is the account's own.
 
 Data goes to stdout (``--output json`` by default, or ``text``), messages to stderr as
 ``jit: error: <message> (<code>)``; a failed command prints nothing on stdout. Exit codes are
@@ -61,7 +64,8 @@ from jit_cli.signing import (
 log = logging.getLogger("jit_cli")
 
 _GRANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-_REQUEST_FIELDS = ("id", "profile", "status", "expires_at")
+_ACCOUNT = re.compile(r"[0-9]{12}")
+_REQUEST_FIELDS = ("id", "profile", "account", "status", "expires_at")
 _NESTING_VARIABLE = "JIT_GRANT_ID"
 _CALLER_PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
@@ -85,15 +89,19 @@ PRECEDENCE = """configuration (first found wins):
 EXAMPLES: dict[str, str] = {
     "whoami": "jit whoami\n  jit whoami --output text",
     "profiles": "jit profiles --output text",
-    "request": 'jit request s3-read --reason "Investigate the failed export" --duration 30m',
+    "request": (
+        'jit request s3-read --reason "Investigate the failed export" --duration 30m\n'
+        '  jit request s3-read --account 210987654321 --reason "a member account\'s export"'
+    ),
     "creds": 'jit creds GRANT_ID\n  eval "$(jit creds GRANT_ID --format env)"',
-    "grants": "jit grants --output text",
+    "grants": "jit grants --output text\n  jit grants --active",
     "grant": "jit grant GRANT_ID",
     "revoke": "jit revoke GRANT_ID",
     "audit": "jit audit --dry-run\n  jit audit --at 2026-11-28T05:00:00Z   (local stack only)",
     "configure": (
         'jit configure s3-read --source-profile work --reason "nightly export checks"\n'
-        "  aws s3 ls s3://example-bucket/ --profile jit-s3-read"
+        "  aws s3 ls s3://example-bucket/ --profile jit-s3-read\n"
+        "  jit configure s3-read --account 210987654321 --name jit-s3-read-member-a"
     ),
     "credential-process": (
         "(written by jit configure into ~/.aws/config)\n"
@@ -150,6 +158,24 @@ def _grant_id(text: str) -> str:
     if not _GRANT_ID.fullmatch(text):
         raise argparse.ArgumentTypeError(f"invalid grant id {text!r}")
     return text
+
+
+def _account(text: str) -> str:
+    if not _ACCOUNT.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"invalid account {text!r}: an AWS account id is 12 digits"
+        )
+    return text
+
+
+def _add_account(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--account",
+        type=_account,
+        metavar="ID",
+        help="the account to be granted access in (12 digits): one of the profile's accounts "
+        "(see jit profiles); needed when the profile names several",
+    )
 
 
 def parse_time(text: str) -> int:
@@ -218,6 +244,7 @@ def _add_wanted(sub: argparse.ArgumentParser, reason_help: str = "why you need a
     sub.add_argument("--reason", type=_text, help=f"{reason_help} (for a new grant)")
     sub.add_argument("--duration", type=_duration, help=f"grant window: {DURATION_HELP}")
     sub.add_argument("--ticket", type=_text, help="change or incident ticket")
+    _add_account(sub)
 
 
 def _add_no_cache(sub: argparse.ArgumentParser) -> None:
@@ -263,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("--reason", required=True, type=_text, help="why you need access")
     request.add_argument("--duration", type=_duration, help=f"grant window: {DURATION_HELP}")
     request.add_argument("--ticket", type=_text, help="change or incident ticket")
+    _add_account(request)
     creds = add("creds", "fresh credentials for a grant", cmd_creds)
     creds.add_argument("grant_id", type=_grant_id, metavar="GRANT_ID")
     creds.add_argument(
@@ -271,7 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="json",
         help="json: the credential_process shape (default); env: shell export lines",
     )
-    add("grants", "list your grants", cmd_grants)
+    grants = add("grants", "list your grants", cmd_grants)
+    grants.add_argument(
+        "--active", action="store_true", help="only your grants that are active now"
+    )
     grant = add("grant", "show one grant", cmd_grant)
     grant.add_argument("grant_id", type=_grant_id, metavar="GRANT_ID")
     revoke = add("revoke", "revoke a grant", cmd_revoke)
@@ -353,8 +384,26 @@ def cmd_whoami(client: BrokerClient, args: argparse.Namespace) -> str:
 
 def cmd_profiles(client: BrokerClient, args: argparse.Namespace) -> str:
     profiles = client.call("GET", "/v1/profiles").get("profiles", [])
-    columns = ("name", "max_window", "max_session", "reason_required", "description")
+    if getattr(args, "output", "json") == "text":
+        profiles = [_joined_accounts(p) if isinstance(p, dict) else p for p in profiles]
+    columns = (
+        "name",
+        "accounts",
+        "mode",
+        "max_window",
+        "max_session",
+        "reason_required",
+        "description",
+    )
     return _render(args, profiles, columns)
+
+
+def _joined_accounts(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile with its accounts as one cell (``111111111111,222222222222``)."""
+    accounts = profile.get("accounts")
+    if isinstance(accounts, list) and all(isinstance(a, str) for a in accounts):
+        return {**profile, "accounts": ",".join(accounts)}
+    return profile
 
 
 def cmd_request(client: BrokerClient, args: argparse.Namespace) -> str:
@@ -367,6 +416,8 @@ def cmd_request(client: BrokerClient, args: argparse.Namespace) -> str:
         body["duration"] = args.duration
     if args.ticket is not None:
         body["ticket"] = args.ticket
+    if args.account is not None:
+        body["account"] = args.account
     grant = grant_from(client.call("POST", "/v1/grants", body, wait=GRANT_WAIT))
     return _render(args, {field: grant.get(field) for field in _REQUEST_FIELDS})
 
@@ -380,8 +431,12 @@ def cmd_creds(client: BrokerClient, args: argparse.Namespace) -> str:
 
 
 def cmd_grants(client: BrokerClient, args: argparse.Namespace) -> str:
-    grants = client.call("GET", "/v1/grants").get("grants", [])
-    return _render(args, grants, ("id", "profile", "status", "expires_at", "reason"))
+    grants = client.call("GET", session.ACTIVE_GRANTS_PATH if args.active else "/v1/grants").get(
+        "grants", []
+    )
+    if args.active:  # a broker without the active view answers with every grant
+        grants = [g for g in grants if isinstance(g, dict) and g.get("status") == "active"]
+    return _render(args, grants, ("id", "profile", "account", "status", "expires_at", "reason"))
 
 
 def cmd_grant(client: BrokerClient, args: argparse.Namespace) -> str:
@@ -446,7 +501,9 @@ def _client(args: argparse.Namespace) -> BrokerClient:
 
 
 def _wanted(args: argparse.Namespace) -> session.Wanted:
-    return session.Wanted(args.profile_name, args.reason, args.duration, args.ticket)
+    return session.Wanted(
+        args.profile_name, args.reason, args.duration, args.ticket, account=args.account
+    )
 
 
 def _session_entry(args: argparse.Namespace, profile: str | None) -> dict[str, Any]:
@@ -456,7 +513,7 @@ def _session_entry(args: argparse.Namespace, profile: str | None) -> dict[str, A
     cache_key = None
     if not args.no_cache:
         identity = cache.signing_identity(profile, environ)
-        cache_key = cache.key(api_url, identity, "profile", args.profile_name)
+        cache_key = cache.key(api_url, identity, "profile", args.profile_name, args.account)
     connect = _connect(api_url, profile, args.region)
     return session.obtain(connect, _wanted(args), api_url, cache_key, environ)
 
@@ -600,6 +657,8 @@ def cmd_configure(args: argparse.Namespace) -> str:
     words = [jit_executable(), "credential-process", args.profile_name, "--api-url", api_url]
     if source:
         words += ["--source-profile", awsconfig.check_profile_name(source)]
+    if args.account is not None:
+        words += ["--account", args.account]
     for flag, value in (("--reason", args.reason), ("--ticket", args.ticket)):
         if value is not None:
             words += [flag, awsconfig.single_line(flag, value)]

@@ -7,7 +7,8 @@ The order (``obtain``):
    (POST /v1/grants/{id}/credentials); if the broker says the grant ended (409
    ``grant_not_active``) or is gone (404), go on;
 3. a new grant (POST /v1/grants); if that is refused with 429 because an active grant of the
-   profile already exists (``max_active_grants``), a fresh session inside that grant.
+   profile already exists (``max_active_grants``), a fresh session inside that grant, if it
+   is in the account asked for (a grant in one account never serves another).
 
 Steps 2 and 3 run under an exclusive lock on the entry, re-reading the cache once the lock
 is held: two SDK processes starting at once make one grant, not two.
@@ -36,6 +37,10 @@ class Wanted:
     reason: str | None = None
     duration: int | None = None
     ticket: str | None = None
+    account: str | None = None  # None: the profile's only account (the broker refuses if several)
+
+
+ACTIVE_GRANTS_PATH = "/v1/grants?status=active"  # the caller's active grants only
 
 
 def nonce() -> str:
@@ -70,13 +75,15 @@ def _session_in(client: BrokerClient, grant_id: str) -> dict[str, Any] | None:
         raise
 
 
-def _active_grant(client: BrokerClient, profile: str, at: float) -> str | None:
-    grants = client.call("GET", "/v1/grants").get("grants", [])
+def _active_grant(client: BrokerClient, wanted: Wanted, at: float) -> str | None:
+    """The caller's latest active grant of the wanted profile (and account, if named)."""
+    grants = client.call("GET", ACTIVE_GRANTS_PATH).get("grants", [])
     active = [
         grant
         for grant in grants
         if isinstance(grant, dict)
-        and grant.get("profile") == profile
+        and grant.get("profile") == wanted.profile
+        and (wanted.account is None or grant.get("account") == wanted.account)
         and grant.get("status") == "active"
         and isinstance(grant.get("expires_at"), int)
         and grant["expires_at"] > at
@@ -86,7 +93,7 @@ def _active_grant(client: BrokerClient, profile: str, at: float) -> str | None:
 
 def _new_grant(client: BrokerClient, wanted: Wanted, at: float) -> dict[str, Any]:
     body: dict[str, Any] = {"profile": wanted.profile, "nonce": nonce()}
-    for name in ("reason", "duration", "ticket"):
+    for name in ("reason", "duration", "ticket", "account"):
         if getattr(wanted, name) is not None:
             body[name] = getattr(wanted, name)
     try:
@@ -94,7 +101,7 @@ def _new_grant(client: BrokerClient, wanted: Wanted, at: float) -> dict[str, Any
     except CliError as error:
         if error.exit_code != ExitCode.RATE_LIMITED:
             raise
-        grant_id = _active_grant(client, wanted.profile, at)
+        grant_id = _active_grant(client, wanted, at)
         answer = _session_in(client, grant_id) if grant_id else None
         if answer is None:
             raise

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -117,6 +118,11 @@ class SignedAs(requests.auth.AuthBase):
         self._region = region
 
     def __call__(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
+        # requests form-encodes a space in the query as "+" (a literal "+" is "%2B"); SigV4
+        # canonicalises a space as "%20" and a "+" as itself, and API Gateway refuses a
+        # signature made over "+": send the space as "%20", as a SigV4 client must.
+        url = urlsplit(prepared.url or "")
+        prepared.url = urlunsplit(url._replace(query=url.query.replace("+", "%20")))
         body = prepared.body or b""
         data = body.encode("utf-8") if isinstance(body, str) else body
         content_type = prepared.headers.get("Content-Type")

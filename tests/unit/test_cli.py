@@ -56,6 +56,8 @@ GRANT = {
     "role_arn": "arn:aws:iam::111122223333:role/jit/jit-g-0123456789abcdef01234567",
     "sessions_issued": 1,
     "revoked_at": None,
+    "account": "111122223333",
+    "mode": "per-grant-role",
 }
 WHOAMI = {
     "arn": "arn:aws:iam::111122223333:user/alice",
@@ -72,6 +74,8 @@ PROFILES = [
         "max_session": 3600,
         "reason_required": True,
         "ticket_pattern": None,
+        "accounts": ["111122223333"],
+        "mode": "per-grant-role",
     }
 ]
 NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -321,6 +325,7 @@ def test_request_posts_profile_reason_ticket_duration_seconds_and_nonce(
     assert json.loads(result.out) == {
         "id": GRANT["id"],
         "profile": "read-only",
+        "account": "111122223333",
         "status": "active",
         "expires_at": EXPIRATION,
     }

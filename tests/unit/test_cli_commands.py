@@ -253,8 +253,24 @@ def test_output_text_prints_a_table_of_profiles(jit, fake: FakeBroker) -> None:
     result = jit("profiles", "--output", "text")
 
     header, row = result.out.splitlines()
-    assert header.split() == ["NAME", "MAX_WINDOW", "MAX_SESSION", "REASON_REQUIRED", "DESCRIPTION"]
-    assert row.split() == ["read-only", "3600", "3600", "yes", "ReadOnlyAccess"]
+    assert header.split() == [
+        "NAME",
+        "ACCOUNTS",
+        "MODE",
+        "MAX_WINDOW",
+        "MAX_SESSION",
+        "REASON_REQUIRED",
+        "DESCRIPTION",
+    ]
+    assert row.split() == [
+        "read-only",
+        "111122223333",
+        "per-grant-role",
+        "3600",
+        "3600",
+        "yes",
+        "ReadOnlyAccess",
+    ]
 
 
 def test_output_text_prints_one_object_as_aligned_lines(jit, fake: FakeBroker) -> None:

@@ -183,14 +183,14 @@ def test_an_active_grant_cap_reuses_the_existing_grant(jit, fake: FakeBroker) ->
     fake.routes["POST", "/v1/grants"] = Reply(
         429, {"error": {"code": "too_many_requests", "message": "one active grant at most"}}
     )
-    fake.routes["GET", "/v1/grants"] = Reply(200, {"grants": [grant()]})
+    fake.routes["GET", "/v1/grants?status=active"] = Reply(200, {"grants": [grant()]})
 
     result = jit("credential-process", "s3-read", "--no-cache")
 
     assert result.code == 0, result.err
     assert sessions.paths() == [
         "POST /v1/grants",
-        "GET /v1/grants",
+        "GET /v1/grants?status=active",
         f"POST /v1/grants/{GRANT_ID}/credentials",
     ]
 
