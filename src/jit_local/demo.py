@@ -3,6 +3,11 @@
 Starts ``jit local`` in the background, then plays what a developer does with the ``jit`` CLI
 and the AWS SDK, printing each command and what came back. Every step checks its outcome:
 the demo exits non-zero if the broker did not behave as described.
+
+The embedded AWS holds the hub and two member accounts. The last steps grant in member account
+A (its credentials touch nothing of member B) and make fast grants (mode shared-role), counting
+what each cost in IAM writes from the stack's CloudTrail-like record of the requests it allowed
+(``jit local --trail-file``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,10 @@ import shlex
 import subprocess  # runs the project's CLI and the AWS CLI (fixed argv)  # nosec B404
 import sys
 import tempfile
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +29,12 @@ from jit_local.background import (
     BackgroundStack,
     StackFailed,
     admin_client,
+    admin_client_in,
     as_admin,
     as_new_key_of,
+    read_trail,
 )
+from jit_local.seed import ACCOUNT_ID, BROKER_ROLE_NAME, CLEANUP_ROLE_NAME, MEMBER_ROLE_NAME
 
 BOLD, DIM, GREEN, RED, RESET = (
     ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
@@ -87,7 +99,95 @@ def aws_call(label: str, call: Any) -> tuple[bool, str]:
     return True, str(result)
 
 
-def scenario(env: dict[str, str]) -> None:
+def api(
+    env: dict[str, str], method: str, path: str, body: Any = None, *, who: str
+) -> tuple[int, Any]:
+    """One request to the broker's API, SigV4-signed with ``env``'s keys (as the CLI signs)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    shown = {k: v for k, v in (body or {}).items() if k != "nonce"}
+    print(f"   $ {method} {path} {json.dumps(shown)}    {DIM}# as {who}, SigV4-signed{RESET}")
+    data = None if body is None else json.dumps(body).encode()
+    headers = {} if data is None else {"content-type": "application/json"}
+    request = AWSRequest(method=method, url=env["JIT_API_URL"] + path, data=data, headers=headers)
+    key = Credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
+    SigV4Auth(key, "execute-api", env["AWS_REGION"]).add_auth(request)
+    sent = urllib.request.Request(  # noqa: S310 (the local stack's own http://127.0.0.1 URL)
+        request.url, data=data, headers=dict(request.headers.items()), method=method
+    )
+    try:
+        with urllib.request.urlopen(sent, timeout=60) as response:  # noqa: S310  # nosec B310
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def session_client(env: dict[str, str], service: str, creds: dict[str, str]) -> Any:
+    """A client signing with a grant's credentials (the API's or the CLI's field names)."""
+    import boto3
+
+    def field(*names: str) -> str:
+        return next(creds[n] for n in names if n in creds)
+
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=field("AccessKeyId", "access_key_id"),
+        aws_secret_access_key=field("SecretAccessKey", "secret_access_key"),
+        aws_session_token=field("SessionToken", "session_token"),
+    )
+
+
+def by_auditor(event: dict[str, Any]) -> bool:
+    """A call of the auditor, whose timer runs beside the demo: its own role's sessions, and
+    its sessions of the members' execution role (runtime.build_auditor names them
+    jit-auditor)."""
+    identity = event["userIdentity"]
+    return identity["sessionIssuer"] == f"arn:aws:iam::{ACCOUNT_ID}:role/{CLEANUP_ROLE_NAME}" or (
+        identity["arn"].endswith(f"/{MEMBER_ROLE_NAME}/jit-auditor")
+    )
+
+
+class Trail:
+    """The stack's record of the IAM and STS requests it allowed, read between two marks,
+    without the auditor's."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen = 0
+
+    def mark(self) -> None:
+        self.seen = len(read_trail(self.path))
+
+    def since_mark(self) -> list[dict[str, Any]]:
+        return [e for e in read_trail(self.path)[self.seen :] if not by_auditor(e)]
+
+
+def is_iam_write(event: dict[str, Any]) -> bool:
+    return event["eventSource"] == "iam.amazonaws.com" and not event["readOnly"]
+
+
+def iam_writes(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if is_iam_write(e)]
+
+
+def show_calls(events: list[dict[str, Any]]) -> None:
+    """IAM writes and STS calls, counted by account and name."""
+    counted = Counter(
+        (e["recipientAccountId"], e["eventSource"].split(".")[0], e["eventName"])
+        for e in events
+        if is_iam_write(e) or e["eventSource"] == "sts.amazonaws.com"
+    )
+    if not counted:
+        show("no IAM write, no STS call")
+    for (account, service, name), count in sorted(counted.items()):
+        show(f"{count} x {service}:{name} in account {account}")
+
+
+def scenario(env: dict[str, str], trail: Trail) -> None:
     import boto3
 
     endpoint = env["AWS_ENDPOINT_URL"]
@@ -193,6 +293,9 @@ def scenario(env: dict[str, str]) -> None:
     expect(again.returncode == 6 and again.stdout == "", "no further sessions for a revoked grant")
 
     auditor_removes_expired_role(env, admin_iam)
+    team = as_new_key_of(env, "TeamUser")
+    grant_in_member_account(team, trail)
+    fast_grants(team, trail)
 
 
 def auditor_removes_expired_role(env: dict[str, str], admin_iam: Any) -> None:
@@ -220,19 +323,180 @@ def auditor_removes_expired_role(env: dict[str, str], admin_iam: Any) -> None:
     expect(role not in roles, f"{role} is gone from IAM")
 
 
+def grant_in_member_account(team: dict[str, str], trail: Trail) -> None:
+    member_a, member_b = team["JIT_MEMBER_ACCOUNTS"].split(",")
+    step(8, f"TeamUser asks for team-data-read in member account A ({member_a})")
+    profiles = jit(team, "profiles", who="TeamUser")
+    listed = {p["name"]: p for p in json.loads(profiles.stdout)} if profiles.returncode == 0 else {}
+    expect(
+        set(listed) == {"team-data-read", "s3-read-fast"},
+        "TeamUser may request team-data-read (member accounts A and B) and s3-read-fast",
+    )
+    trail.mark()
+    status, body = api(
+        team,
+        "POST",
+        "/v1/grants",
+        {
+            "profile": "team-data-read",
+            "account": member_a,
+            "reason": "Check the team's export in account A",
+            "duration": 1800,
+            "nonce": "n-" + uuid.uuid4().hex,
+        },
+        who="TeamUser",
+    )
+    grant = body.get("grant", {}) if status == 201 else {}
+    show(json.dumps({k: grant.get(k) for k in ("id", "account", "mode", "role_arn")}, indent=2))
+    expect(
+        grant.get("account") == member_a
+        and str(grant.get("role_arn", "")).startswith(f"arn:aws:iam::{member_a}:role/jit/"),
+        "grant issued in member account A: its role was made there",
+    )
+    events = trail.since_mark()
+    show_calls(events)
+    writes = iam_writes(events)
+    execution_role = f"arn:aws:iam::{member_a}:role/{MEMBER_ROLE_NAME}"
+    broker_role = f"arn:aws:iam::{ACCOUNT_ID}:role/{BROKER_ROLE_NAME}"
+    expect(
+        bool(writes)
+        and all(
+            e["recipientAccountId"] == member_a
+            and e["userIdentity"]["sessionIssuer"] == execution_role
+            for e in writes
+        ),
+        f"its IAM writes ({len(writes)}) were made in A, through A's execution role",
+    )
+    expect(
+        [
+            e["userIdentity"]["sessionIssuer"]
+            for e in events
+            if e["eventName"] == "AssumeRole"
+            and e["requestParameters"].get("roleArn") == grant["role_arn"]
+        ]
+        == [broker_role],
+        "the grant role was assumed directly by the hub broker's own role (one hop)",
+    )
+
+    step(9, "Those credentials act in member account A only")
+    creds = body["credentials"]
+    caller = session_client(team, "sts", creds).get_caller_identity()
+    show(f"caller: {caller['Arn']}")
+    expect(caller["Account"] == member_a, "the session is a session of member account A")
+    s3 = session_client(team, "s3", creds)
+    ok, _ = aws_call(
+        f"list team-data-{member_a}",
+        lambda: [o["Key"] for o in s3.list_objects_v2(Bucket=f"team-data-{member_a}")["Contents"]],
+    )
+    expect(ok, "reading member A's bucket works")
+    ok, code = aws_call(
+        f"list team-data-{member_b}",
+        lambda: s3.list_objects_v2(Bucket=f"team-data-{member_b}")["KeyCount"],
+    )
+    expect(
+        not ok and code == "AccessDenied",
+        "member B's bucket is denied, although the profile's statements name team-data-*: "
+        "another account's bucket",
+    )
+    revoked = jit(team, "revoke", grant["id"], who="TeamUser")
+    expect(
+        revoked.returncode == 0 and json.loads(revoked.stdout)["status"] == "revoked",
+        "revoked: its role in A is torn down",
+    )
+    left = admin_client_in(team, "iam", member_a).list_roles(PathPrefix="/jit/")["Roles"]
+    expect(grant["role_arn"] not in [r["Arn"] for r in left], "no role of the grant is left in A")
+    ok, code = aws_call(
+        f"list team-data-{member_a} again",
+        lambda: s3.list_objects_v2(Bucket=f"team-data-{member_a}")["KeyCount"],
+    )
+    expect(not ok and code == "AccessDenied", "the issued credentials are denied from now on")
+
+
+def fast_grants(team: dict[str, str], trail: Trail) -> None:
+    step(10, "Fast grants: s3-read-fast (mode shared-role) costs no IAM write once its role exists")
+
+    def request(reason: str) -> tuple[str, list[dict[str, Any]]]:
+        trail.mark()
+        done = jit(
+            team, "request", "s3-read-fast", "--reason", reason, "--duration", "30m", who="TeamUser"
+        )
+        if done.returncode != 0:
+            raise DemoFailed("s3-read-fast was not granted")
+        events = trail.since_mark()
+        show_calls(events)
+        return json.loads(done.stdout)["id"], events
+
+    first, events = request("First look at the export")
+    made = [e for e in iam_writes(events) if e["eventName"] == "CreateRole"]
+    expect(
+        [e["requestParameters"].get("roleName") for e in made] == ["jit-s-s3-read-fast"],
+        f"the first grant made the profile's shared role jit-s-s3-read-fast, once "
+        f"({len(iam_writes(events))} IAM writes)",
+    )
+    first_creds = json.loads(
+        jit(team, "creds", first, "--format", "json", who="TeamUser", secret=True).stdout
+    )
+    s3_first = session_client(team, "s3", first_creds)
+    ok, _ = aws_call(
+        "list example-bucket", lambda: s3_first.list_objects_v2(Bucket="example-bucket")["KeyCount"]
+    )
+    expect(ok, "its session reads example-bucket")
+    ok, code = aws_call(
+        "write new.txt",
+        lambda: (
+            s3_first.put_object(Bucket="example-bucket", Key="new.txt", Body=b"x") and "written"
+        ),
+    )
+    expect(not ok and code == "AccessDenied", "and may not write (its session policy)")
+
+    second, events = request("A second look")
+    assumed = [e for e in events if e["eventName"] == "AssumeRole"]
+    expect(
+        iam_writes(events) == [] and len(assumed) == 1,
+        "the next grant: 0 IAM writes, one AssumeRole (and a ledger write)",
+    )
+
+    step(11, "Revoking a fast grant: its credentials are refused at once, the other grant's not")
+    trail.mark()
+    revoked = jit(team, "revoke", first, who="TeamUser")
+    show_calls(trail.since_mark())
+    expect(
+        revoked.returncode == 0 and json.loads(revoked.stdout)["status"] == "revoked",
+        "revoked: the grant added to the shared role's deny (its session tag jit:grant-id)",
+    )
+    ok, code = aws_call(
+        "list example-bucket with the revoked grant's credentials",
+        lambda: s3_first.list_objects_v2(Bucket="example-bucket")["KeyCount"],
+    )
+    expect(not ok and code == "AccessDenied", "the same credentials are refused from now on")
+    second_creds = json.loads(
+        jit(team, "creds", second, "--format", "json", who="TeamUser", secret=True).stdout
+    )
+    s3_second = session_client(team, "s3", second_creds)
+    ok, _ = aws_call(
+        "list example-bucket with the other grant's credentials",
+        lambda: s3_second.list_objects_v2(Bucket="example-bucket")["KeyCount"],
+    )
+    expect(ok, "the other grant of the same shared role still reads")
+    done = jit(team, "revoke", second, who="TeamUser")
+    expect(done.returncode == 0, "and is revoked in turn")
+
+
 def main() -> int:
     print(f"{BOLD}JIT access broker — the everyday scenario on the embedded local stack{RESET}")
     with tempfile.TemporaryDirectory(prefix="jit-demo-") as tmp:
         env_file = Path(tmp) / "local.env"
         step(1, "Start the stack: embedded AWS (moto, IAM enforced) + local API gateway (SigV4)")
-        print(f"   $ jit local --port 0 --env-file {env_file} &")
-        stack = BackgroundStack(env_file, Path(tmp) / "stack.log")
+        trail_file = Path(tmp) / "trail.jsonl"
+        print(f"   $ jit local --port 0 --env-file {env_file} --trail-file {trail_file} &")
+        stack = BackgroundStack(env_file, Path(tmp) / "stack.log", trail_file=trail_file)
         try:
             with stack:
                 env = stack.env
                 print(f"   API {env['JIT_API_URL']}, embedded AWS {env['AWS_ENDPOINT_URL']}")
+                print(f"   accounts: hub {ACCOUNT_ID}, members {env['JIT_MEMBER_ACCOUNTS']}")
                 print("   access policy: src/jit_local/access-policy.example.yaml")
-                scenario(env)
+                scenario(env, Trail(trail_file))
         except (DemoFailed, StackFailed) as exc:
             print(f"\n{RED}demo failed: {exc}{RESET}", file=sys.stderr)
             return 1

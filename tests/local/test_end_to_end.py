@@ -78,7 +78,9 @@ def test_env_file_holds_the_contract_variables_with_private_mode(
         "AWS_SECRET_ACCESS_KEY",
         "JIT_ADMIN_ACCESS_KEY_ID",
         "JIT_ADMIN_SECRET_ACCESS_KEY",
+        "JIT_MEMBER_ACCOUNTS",
     }
+    assert env["JIT_MEMBER_ACCOUNTS"] == "210987654321,345678901234"
     assert env["JIT_API_URL"].startswith("http://127.0.0.1:")
     assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
     assert local_stack["env_file"].stat().st_mode & 0o777 == 0o600
@@ -178,5 +180,5 @@ def test_the_demo_plays_every_step_and_exits_zero() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert done.stdout.count("✔") == 18 and "✘" not in done.stdout
+    assert done.stdout.count("✔") == 36 and "✘" not in done.stdout
     assert "All steps behaved as described" in done.stdout
