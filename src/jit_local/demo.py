@@ -17,9 +17,6 @@ import shlex
 import subprocess  # runs the project's CLI and the AWS CLI (fixed argv)  # nosec B404
 import sys
 import tempfile
-import urllib.error
-import urllib.request
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -99,45 +96,17 @@ def aws_call(label: str, call: Any) -> tuple[bool, str]:
     return True, str(result)
 
 
-def api(
-    env: dict[str, str], method: str, path: str, body: Any = None, *, who: str
-) -> tuple[int, Any]:
-    """One request to the broker's API, SigV4-signed with ``env``'s keys (as the CLI signs)."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    shown = {k: v for k, v in (body or {}).items() if k != "nonce"}
-    print(f"   $ {method} {path} {json.dumps(shown)}    {DIM}# as {who}, SigV4-signed{RESET}")
-    data = None if body is None else json.dumps(body).encode()
-    headers = {} if data is None else {"content-type": "application/json"}
-    request = AWSRequest(method=method, url=env["JIT_API_URL"] + path, data=data, headers=headers)
-    key = Credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
-    SigV4Auth(key, "execute-api", env["AWS_REGION"]).add_auth(request)
-    sent = urllib.request.Request(  # noqa: S310 (the local stack's own http://127.0.0.1 URL)
-        request.url, data=data, headers=dict(request.headers.items()), method=method
-    )
-    try:
-        with urllib.request.urlopen(sent, timeout=60) as response:  # noqa: S310  # nosec B310
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
-
-
 def session_client(env: dict[str, str], service: str, creds: dict[str, str]) -> Any:
-    """A client signing with a grant's credentials (the API's or the CLI's field names)."""
+    """A client signing with a grant's credentials (as `jit creds --format json` prints them)."""
     import boto3
-
-    def field(*names: str) -> str:
-        return next(creds[n] for n in names if n in creds)
 
     return boto3.client(
         service,
         endpoint_url=env["AWS_ENDPOINT_URL"],
         region_name=env["AWS_REGION"],
-        aws_access_key_id=field("AccessKeyId", "access_key_id"),
-        aws_secret_access_key=field("SecretAccessKey", "secret_access_key"),
-        aws_session_token=field("SessionToken", "session_token"),
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
     )
 
 
@@ -332,29 +301,32 @@ def grant_in_member_account(team: dict[str, str], trail: Trail) -> None:
         set(listed) == {"team-data-read", "s3-read-fast"},
         "TeamUser may request team-data-read (member accounts A and B) and s3-read-fast",
     )
+    refused = jit(team, "request", "team-data-read", "--reason", "Which one?", who="TeamUser")
+    expect(
+        refused.returncode != 0 and member_a in refused.stderr and member_b in refused.stderr,
+        "a profile of two accounts is granted in one named account: the broker names them",
+    )
     trail.mark()
-    status, body = api(
+    requested = jit(
         team,
-        "POST",
-        "/v1/grants",
-        {
-            "profile": "team-data-read",
-            "account": member_a,
-            "reason": "Check the team's export in account A",
-            "duration": 1800,
-            "nonce": "n-" + uuid.uuid4().hex,
-        },
+        "request",
+        "team-data-read",
+        "--account",
+        member_a,
+        "--reason",
+        "Check the team's export in account A",
+        "--duration",
+        "30m",
         who="TeamUser",
     )
-    grant = body.get("grant", {}) if status == 201 else {}
-    show(json.dumps({k: grant.get(k) for k in ("id", "account", "mode", "role_arn")}, indent=2))
-    expect(
-        grant.get("account") == member_a
-        and str(grant.get("role_arn", "")).startswith(f"arn:aws:iam::{member_a}:role/jit/"),
-        "grant issued in member account A: its role was made there",
-    )
+    grant = json.loads(requested.stdout) if requested.returncode == 0 else {}
+    expect(grant.get("account") == member_a, "grant issued in member account A")
     events = trail.since_mark()
     show_calls(events)
+    role = f"jit-{grant['id']}"
+    in_a = [r["RoleName"] for r in admin_client_in(team, "iam", member_a).list_roles()["Roles"]]
+    in_hub = [r["RoleName"] for r in admin_client(team, "iam").list_roles()["Roles"]]
+    expect(role in in_a and role not in in_hub, f"its role {role} was made in A, not in the hub")
     writes = iam_writes(events)
     execution_role = f"arn:aws:iam::{member_a}:role/{MEMBER_ROLE_NAME}"
     broker_role = f"arn:aws:iam::{ACCOUNT_ID}:role/{BROKER_ROLE_NAME}"
@@ -372,14 +344,15 @@ def grant_in_member_account(team: dict[str, str], trail: Trail) -> None:
             e["userIdentity"]["sessionIssuer"]
             for e in events
             if e["eventName"] == "AssumeRole"
-            and e["requestParameters"].get("roleArn") == grant["role_arn"]
+            and e["requestParameters"].get("roleArn", "").endswith(f"/{role}")
         ]
         == [broker_role],
-        "the grant role was assumed directly by the hub broker's own role (one hop)",
+        "its role was assumed directly by the hub broker's own role (one hop)",
     )
 
-    step(9, "Those credentials act in member account A only")
-    creds = body["credentials"]
+    step(9, "Its credentials act in member account A only")
+    creds_run = jit(team, "creds", grant["id"], "--format", "json", who="TeamUser", secret=True)
+    creds = json.loads(creds_run.stdout)
     caller = session_client(team, "sts", creds).get_caller_identity()
     show(f"caller: {caller['Arn']}")
     expect(caller["Account"] == member_a, "the session is a session of member account A")
@@ -403,8 +376,8 @@ def grant_in_member_account(team: dict[str, str], trail: Trail) -> None:
         revoked.returncode == 0 and json.loads(revoked.stdout)["status"] == "revoked",
         "revoked: its role in A is torn down",
     )
-    left = admin_client_in(team, "iam", member_a).list_roles(PathPrefix="/jit/")["Roles"]
-    expect(grant["role_arn"] not in [r["Arn"] for r in left], "no role of the grant is left in A")
+    left = admin_client_in(team, "iam", member_a).list_roles()["Roles"]
+    expect(role not in [r["RoleName"] for r in left], "no role of the grant is left in A")
     ok, code = aws_call(
         f"list team-data-{member_a} again",
         lambda: s3.list_objects_v2(Bucket=f"team-data-{member_a}")["KeyCount"],

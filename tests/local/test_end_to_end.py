@@ -106,7 +106,8 @@ def test_everyday_scenario(local_stack: dict[str, Any]) -> None:
     )
     assert requested.returncode == 0, requested.stderr
     grant = json.loads(requested.stdout)
-    assert set(grant) == {"id", "profile", "status", "expires_at"} and grant["status"] == "active"
+    assert set(grant) == {"id", "profile", "account", "status", "expires_at"}
+    assert grant["status"] == "active" and grant["account"] == "123456789012"
     assert "Secret" not in requested.stdout
 
     creds_out = jit(local_stack, "creds", grant["id"], "--format", "json")
@@ -180,5 +181,5 @@ def test_the_demo_plays_every_step_and_exits_zero() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert done.stdout.count("✔") == 36 and "✘" not in done.stdout
+    assert done.stdout.count("✔") == 38 and "✘" not in done.stdout
     assert "All steps behaved as described" in done.stdout
