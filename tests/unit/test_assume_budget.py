@@ -127,3 +127,44 @@ def test_a_role_usable_within_the_time_left_gives_credentials() -> None:
     stub.assert_no_pending_responses()
     assert creds.access_key_id == "ASIAEXAMPLEEXAMPLE00"
     assert clock.sleeps == [0.25, 0.5, 1.0]
+
+
+def test_member_sessions_are_renewed_by_the_brokers_clock() -> None:
+    """The execution role's cached session is judged by the clock the broker is given (the
+    one clock seam), so a shifted clock renews it before AWS would refuse it."""
+    from datetime import UTC, datetime
+
+    from jit_broker.adapters.members import RENEW_BEFORE_SECONDS, MemberClients
+
+    now = [1_800_000_000.0]
+    issued: list[str] = []
+
+    class Sts:
+        def assume_role(self, **kw: object) -> dict[str, object]:
+            issued.append(str(kw["RoleArn"]))
+            return {
+                "Credentials": {
+                    "AccessKeyId": "AKIA",
+                    "SecretAccessKey": "s",
+                    "SessionToken": "t",
+                    "Expiration": datetime.fromtimestamp(now[0] + 900, UTC),
+                }
+            }
+
+    class Session:
+        def __init__(self, **_: object) -> None: ...
+
+        def client(self, service: str, config: object = None) -> object:
+            return object()
+
+    members = MemberClients(
+        sts=Sts(),
+        session_factory=Session,
+        role_arn_of=lambda a: f"arn:aws:iam::{a}:role/x",
+        session_name="jit-broker",
+        clock=lambda: now[0],
+    )
+    first = members.client("210987654321")
+    assert members.client("210987654321") is first and len(issued) == 1
+    now[0] += 900 - RENEW_BEFORE_SECONDS  # within the renewal margin of its end
+    assert members.client("210987654321") is not first and len(issued) == 2

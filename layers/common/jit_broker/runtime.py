@@ -39,6 +39,7 @@ def build_broker(session: Any = None, clock: Callable[[], float] | None = None) 
         role_arn_of=settings.member_role_arn,
         session_name="jit-broker",
         config=config,
+        clock=clock or time.time,
     )
     return Broker(
         settings=settings,
@@ -98,6 +99,7 @@ def build_auditor(
         role_arn_of=settings.member_role_arn,
         session_name="jit-auditor",
         config=config,
+        clock=clock or time.time,
     )
 
     def policy() -> Any:
