@@ -13,25 +13,60 @@ from jit_cli.errors import CliError, ExitCode
 
 _DURATION = re.compile(
     r"(?P<seconds_only>[0-9]{1,6})"
-    r"|(?=[0-9])(?:(?P<h>[0-9]{1,3})h)?(?:(?P<m>[0-9]{1,4})m)?(?:(?P<s>[0-9]{1,6})s)?"
+    r"|(?=[0-9])(?:(?P<d>[0-9]{1,2})d)?(?:(?P<h>[0-9]{1,3})h)?"
+    r"(?:(?P<m>[0-9]{1,4})(?:min|m))?(?:(?P<s>[0-9]{1,6})s)?"
 )
-DURATION_HELP = "seconds or h/m/s units: 900, 900s, 30m, 1h, 1h30m"
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+# The broker's limits on a grant window (its naming.MIN_SESSION_SECONDS and
+# MAX_WINDOW_SECONDS; the CLI does not import the broker): AWS's shortest session, 15 min,
+# and the longest window any profile may allow, 12 h. A profile may allow less (max_window).
+SHORTEST_WINDOW_SECONDS = 900
+LONGEST_WINDOW_SECONDS = 43200
+DURATION_HELP = "15m to 12h (or the profile's max_window): 15m, 90min, 1h30m, 2h, 3600s, 3600"
 
 CREDENTIAL_FIELDS = ("access_key_id", "secret_access_key", "session_token")
 
 
 def parse_duration(text: str) -> int:
-    """Seconds in ``text`` ("900", "900s", "30m", "1h", "1h30m"); ValueError otherwise."""
+    """Seconds in ``text`` ("900", "900s", "30m", "90min", "1h30m", "1d"); ValueError
+    otherwise. The range is checked by :func:`check_duration`."""
     match = _DURATION.fullmatch(text)
     if match is None:
         raise ValueError(f"invalid duration {text!r}: use {DURATION_HELP}")
     if match["seconds_only"] is not None:
         seconds = int(match["seconds_only"])
     else:
-        hours, minutes, secs = (int(match[unit] or 0) for unit in ("h", "m", "s"))
-        seconds = hours * 3600 + minutes * 60 + secs
+        seconds = sum(int(match[unit] or 0) * size for unit, size in _UNIT_SECONDS.items())
     if seconds <= 0:
         raise ValueError(f"invalid duration {text!r}: must be more than zero")
+    return seconds
+
+
+def human_duration(seconds: int) -> str:
+    """``43200`` as ``12h``, ``5400`` as ``1h30m``, ``900`` as ``15m``, ``45`` as ``45s``."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{value}{unit}" for value, unit in ((hours, "h"), (minutes, "m"), (secs, "s"))]
+    return "".join(part for part in parts if not part.startswith("0")) or "0s"
+
+
+def check_duration(
+    text: str,
+    seconds: int,
+    longest: int = LONGEST_WINDOW_SECONDS,
+    longest_what: str = "the longest window",
+) -> int:
+    """``seconds`` if within [15m, ``longest``]; else ValueError naming the range in human
+    units ("duration 1d is longer than the longest window, 12h")."""
+    if seconds < SHORTEST_WINDOW_SECONDS:
+        raise ValueError(
+            f"duration {text} is shorter than the shortest window, "
+            f"{human_duration(SHORTEST_WINDOW_SECONDS)}"
+        )
+    if seconds > longest:
+        raise ValueError(
+            f"duration {text} is longer than {longest_what}, {human_duration(longest)}"
+        )
     return seconds
 
 

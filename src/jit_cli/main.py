@@ -41,6 +41,7 @@ from jit_cli.broker import BrokerClient, clean_text
 from jit_cli.errors import EXIT_CODE_MEANINGS, CliError, ExitCode
 from jit_cli.formats import (
     DURATION_HELP,
+    check_duration,
     credential_env,
     credential_process_json,
     credential_variables,
@@ -142,8 +143,9 @@ def version() -> str:
 
 
 def _duration(text: str) -> int:
+    """Seconds in ``text`` (15m, 90min, 1h30m, 3600), within the broker's 15m to 12h."""
     try:
-        return parse_duration(text)
+        return check_duration(text, parse_duration(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

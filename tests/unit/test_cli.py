@@ -469,7 +469,7 @@ def test_duration_accepts_seconds_and_h_m_s_units(text: str, seconds: int) -> No
 
 
 @pytest.mark.parametrize(
-    "text", ["", "0", "0m", "1d", "1.5h", "-5m", "30M", " 30m", "1h 30m", "1m1h", "h", "PT1H", "٣"]
+    "text", ["", "0", "0m", "1.5h", "-5m", "30M", " 30m", "1h 30m", "1m1h", "h", "PT1H", "٣"]
 )
 def test_bad_duration_is_a_usage_error_and_sends_nothing(jit, fake: FakeBroker, text: str) -> None:
     result = jit("request", "read-only", "--reason", "r", f"--duration={text}")
