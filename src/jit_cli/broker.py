@@ -78,9 +78,17 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def send(
-    method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    timeout: float,
+    unreachable: Callable[[str, str], CliError] | None = None,
 ) -> HttpResponse:
-    """One HTTP exchange; any status is returned, transport failures raise exit 8."""
+    """One HTTP exchange; any status is returned. A transport failure raises
+    ``unreachable(url, reason)``: by default the broker's (exit 8); another endpoint passes
+    its own, so the error names the party that failed."""
+    unreachable = unreachable or _unreachable
     if urlsplit(url).scheme not in ("http", "https"):
         raise ValueError(f"not an http(s) URL: {url!r}")
     # Scheme checked just above (and by resolve_api_url): no file: or custom schemes.
@@ -94,9 +102,9 @@ def send(
             return HttpResponse(error.code, dict(error.headers.items()), error.read())
     except urllib.error.URLError as error:
         reason = error.reason
-        raise _unreachable(url, str(reason)) from None
+        raise unreachable(url, str(reason)) from None
     except (TimeoutError, OSError, http.client.HTTPException) as error:
-        raise _unreachable(url, str(error) or type(error).__name__) from None
+        raise unreachable(url, str(error) or type(error).__name__) from None
 
 
 def _unreachable(url: str, reason: str) -> CliError:

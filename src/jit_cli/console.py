@@ -42,7 +42,17 @@ def federation_url(environ: Mapping[str, str]) -> str:
 
 
 def _failure(message: str) -> CliError:
-    return CliError(message, code="federation_failed", exit_code=ExitCode.UNAVAILABLE)
+    return CliError(message, code="federation_failed", exit_code=ExitCode.AWS_UNAVAILABLE)
+
+
+def _unreachable(url: str, reason: str) -> CliError:
+    """Not the broker: the grant was made; the AWS sign-in endpoint could not be reached."""
+    return CliError(
+        f"cannot reach the AWS sign-in federation endpoint at {urlsplit(url).netloc}: "
+        f"{reason} (the grant itself was made)",
+        code="federation_unreachable",
+        exit_code=ExitCode.AWS_UNAVAILABLE,
+    )
 
 
 def signin_token(endpoint: str, creds: Mapping[str, Any]) -> str:
@@ -54,7 +64,7 @@ def signin_token(endpoint: str, creds: Mapping[str, Any]) -> str:
         }
     )
     query = urlencode({"Action": "getSigninToken", "Session": session})
-    response = send("GET", f"{endpoint}?{query}", {}, None, TIMEOUT_SECONDS)
+    response = send("GET", f"{endpoint}?{query}", {}, None, TIMEOUT_SECONDS, _unreachable)
     if response.status != 200:
         raise _failure(f"the federation endpoint refused the session (HTTP {response.status})")
     try:

@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 8
     CLOCK_SKEW = 9
     NESTED = 10
+    AWS_UNAVAILABLE = 11
     NOT_EXECUTABLE = 126
     COMMAND_NOT_FOUND = 127
     INTERRUPTED = 130
@@ -42,6 +43,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.UNAVAILABLE: "broker unreachable or failing (connection refused, timeout, DNS, 5xx)",
     ExitCode.CLOCK_SKEW: "this computer's clock is more than 5 minutes off: sync it and retry",
     ExitCode.NESTED: "refused: already inside `jit exec` (JIT_GRANT_ID is set)",
+    ExitCode.AWS_UNAVAILABLE: "an AWS endpoint other than the broker is unreachable or failing "
+    "(STS or SSO loading your credentials, the console's sign-in federation endpoint)",
     ExitCode.NOT_EXECUTABLE: "jit exec: the command is not executable",
     ExitCode.COMMAND_NOT_FOUND: "jit exec: the command was not found",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",

@@ -146,7 +146,28 @@ def load_identity(profile: str | None) -> Identity:
             code="no_credentials",
             exit_code=ExitCode.NO_CREDENTIALS,
         ) from None
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+    except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as error:
+        raise CliError(
+            f"cannot reach the AWS endpoint that issues your credentials (STS or SSO, not the "
+            f"broker): {error}",
+            code="credentials_endpoint_unreachable",
+            exit_code=ExitCode.AWS_UNAVAILABLE,
+        ) from None
+    except botocore.exceptions.ClientError as error:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if status >= 500:
+            raise CliError(
+                f"the AWS endpoint that issues your credentials (STS or SSO, not the broker) "
+                f"failed: {error}",
+                code="credentials_endpoint_failed",
+                exit_code=ExitCode.AWS_UNAVAILABLE,
+            ) from None
+        raise CliError(
+            f"could not load AWS credentials: {error}; {SIGN_IN_HINT}",
+            code="no_credentials",
+            exit_code=ExitCode.NO_CREDENTIALS,
+        ) from None
+    except botocore.exceptions.BotoCoreError as error:
         raise CliError(
             f"could not load AWS credentials: {error}; {SIGN_IN_HINT}",
             code="no_credentials",
