@@ -281,3 +281,26 @@ def forget_grant(grant_id: str, environ: Environ) -> int:
                 os.unlink(os.path.join(folder, name))
                 removed += 1
     return removed
+
+
+def grant_of_access_key(access_key: str, environ: Environ) -> str | None:
+    """The grant id of the cached session whose access key id is ``access_key``, else None
+    (the signing keys are a grant's session: see :mod:`jit_cli.guard`)."""
+    folder = directory(environ)
+    try:
+        names = [name for name in os.listdir(folder) if name.endswith(".json")]
+    except OSError:
+        return None
+    for name in names:
+        data = _read_bytes(os.path.join(folder, name))
+        try:
+            entry = json.loads(data) if data else None
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        creds, grant = entry.get("credentials"), entry.get("grant")
+        if isinstance(creds, dict) and creds.get("access_key_id") == access_key:
+            grant_id = grant.get("id") if isinstance(grant, dict) else None
+            return grant_id if isinstance(grant_id, str) else "(unknown)"
+    return None

@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from jit_cli import cache, output, session
+from jit_cli import cache, guard, output, session
 from jit_cli.broker import BrokerClient, clean_text
 from jit_cli.errors import EXIT_CODE_MEANINGS, CliError, ExitCode
 from jit_cli.formats import (
@@ -241,8 +241,18 @@ def _epilog() -> str:
     return PRECEDENCE + "\n\nexit codes:\n" + "\n".join(lines)
 
 
-def _add_wanted(sub: argparse.ArgumentParser, reason_help: str = "why you need access") -> None:
-    sub.add_argument("profile_name", metavar="PROFILE", help="the JIT profile (see jit profiles)")
+def _add_wanted(
+    sub: argparse.ArgumentParser,
+    reason_help: str = "why you need access",
+    *,
+    optional_profile: bool = False,
+) -> None:
+    sub.add_argument(
+        "profile_name",
+        metavar="PROFILE",
+        nargs="?" if optional_profile else None,
+        help="the JIT profile (see jit profiles)",
+    )
     sub.add_argument("--reason", type=_text, help=f"{reason_help} (for a new grant)")
     sub.add_argument("--duration", type=_duration, help=f"grant window: {DURATION_HELP}")
     sub.add_argument("--ticket", type=_text, help="change or incident ticket")
@@ -357,7 +367,7 @@ def _add_session_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     env = add(
         "env", "print the profile's credentials for a shell or a credentials file", local=cmd_env
     )
-    _add_wanted(env)
+    _add_wanted(env, optional_profile=True)
     _add_no_cache(env)
     env.add_argument(
         "--format",
@@ -365,6 +375,11 @@ def _add_session_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         default="sh",
         help="sh: export lines (default); fish: set -gx lines; json: credential_process "
         "shape; ini: a credentials-file section",
+    )
+    env.add_argument(
+        "--unset",
+        action="store_true",
+        help="print the lines that clear what jit env sets (sh or fish), for eval/source",
     )
     env.add_argument("--section", help="ini section name (default jit-PROFILE)")
     console = add("console", "print an AWS console sign-in URL for the profile", local=cmd_console)
@@ -470,12 +485,16 @@ def cmd_audit(client: BrokerClient, args: argparse.Namespace) -> str:
 
 
 def _connect(
-    api_url: str, profile: str | None, region_flag: str | None
+    api_url: str, profile: str | None, region_flag: str | None, profile_from_flag: bool = False
 ) -> Callable[[], BrokerClient]:
-    """A factory for a signing client: credentials are loaded only when it is called."""
+    """A factory for a signing client: credentials are loaded only when it is called, and
+    never a JIT grant's session (:mod:`jit_cli.guard`)."""
 
     def connect() -> BrokerClient:
+        guard.check_before_loading(profile, os.environ, profile_from_flag=profile_from_flag)
         identity = load_identity(profile)
+        where = f"the keys of AWS profile {profile!r}" if profile else "the AWS keys in this shell"
+        guard.check_access_key(identity.credentials.access_key, os.environ, where)
         region, region_source = resolve_region(
             region_flag, api_url, os.environ, identity.profile_region
         )
@@ -491,15 +510,37 @@ def _connect(
         def signer(method: str, url: str, body: bytes | None, headers: Any) -> dict[str, str]:
             return sign(method, url, body, headers, identity.credentials, region)
 
-        return BrokerClient(api_url, signer, region, user_agent=f"jit-cli/{version()}")
+        return _GuardedClient(
+            api_url, signer, region, user_agent=f"jit-cli/{version()}", profile=profile
+        )
 
     return connect
+
+
+class _GuardedClient(BrokerClient):
+    """A 403 because the signer is one of the broker's sessions says what to unset."""
+
+    def __init__(self, *args: Any, profile: str | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._profile = profile
+
+    def call(self, method: str, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return super().call(method, path, *args, **kwargs)
+        except CliError as error:
+            whoami = (
+                None
+                if path == "/v1/whoami"
+                else lambda: super(_GuardedClient, self).call("GET", "/v1/whoami")
+            )
+            raise guard.explain_denied(error, whoami, profile=self._profile) from None
 
 
 def _client(args: argparse.Namespace) -> BrokerClient:
     """Resolve URL, credentials and region, in that order, into a signing client."""
     api_url = resolve_api_url(args.api_url, os.environ, args.env_name)
-    return _connect(api_url, signing_profile(args.aws_profile, os.environ), args.region)()
+    profile = signing_profile(args.aws_profile, os.environ)
+    return _connect(api_url, profile, args.region, bool(args.aws_profile))()
 
 
 def _wanted(args: argparse.Namespace) -> session.Wanted:
@@ -516,7 +557,8 @@ def _session_entry(args: argparse.Namespace, profile: str | None) -> dict[str, A
     if not args.no_cache:
         identity = cache.signing_identity(profile, environ)
         cache_key = cache.key(api_url, identity, "profile", args.profile_name, args.account)
-    connect = _connect(api_url, profile, args.region)
+    from_flag = bool(args.aws_profile or getattr(args, "source_profile", None))
+    connect = _connect(api_url, profile, args.region, from_flag)
     return session.obtain(connect, _wanted(args), api_url, cache_key, environ)
 
 
@@ -546,12 +588,27 @@ def _variables(entry: Mapping[str, Any]) -> dict[str, str]:
 
 
 def cmd_env(args: argparse.Namespace) -> str:
+    if args.unset:
+        if args.format not in ("sh", "fish"):
+            raise CliError(
+                "--unset prints shell lines: use --format sh or fish",
+                code="usage",
+                exit_code=ExitCode.USAGE,
+            )
+        return guard.unset_lines(args.format)
+    if args.profile_name is None:
+        raise CliError(
+            "which profile? jit env PROFILE (or jit env --unset)",
+            code="usage",
+            exit_code=ExitCode.USAGE,
+        )
     entry = _session_entry(args, signing_profile(args.aws_profile, os.environ))
     variables = _variables(entry)
     if args.format == "json":
         return cache.credential_process_json(entry)
     if args.format == "ini":
         return ini_section(args.section or f"jit-{args.profile_name}", variables)
+    variables[guard.GRANT_VARIABLE] = entry["grant"]["id"]  # the nesting guard sees it
     if args.format == "fish":
         return fish_exports(variables)
     return sh_exports(variables)
