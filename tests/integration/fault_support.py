@@ -15,6 +15,13 @@ so botocore's retry logic, error parsing and exception classes are the real ones
 - ``server_error``: ``InternalFailure`` / ``InternalServerError``, HTTP 500, retried;
 - ``timeout``: a read timeout (``ReadTimeoutError``, a ``BotoCoreError``), retried.
 
+The runs are those of a hub and two member accounts (:class:`Org`): the broker grants in the
+hub, in a member (its role written through the member's execution role) and with a shared role
+(granted, then revoked); the auditor sweeps the hub and both members, a member's grant and a
+revoked shared-role grant to take off its role's deny among its cases. A member's clients are
+made when first used (MemberClients), and the injector and the recorder are handed each one as
+it is made. A test makes only the members its case reaches (:func:`members_for`).
+
 The fault-free runs are recorded while the tests are collected, so the cases follow the code:
 a call added to the grant path or the auditor later gets its own cases without an edit here.
 """
@@ -22,6 +29,7 @@ a call added to the grant path or the auditor later gets its own cases without a
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.util
 import io
 import json
@@ -39,9 +47,13 @@ from unittest import mock
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
+from jit_local.seed import MEMBER_ACCOUNTS, MEMBER_ROLE_NAME
 from tests.conftest import (
+    ACCOUNT,
     FROZEN_AT,
+    JIT_USER,
     ROOT,
+    FakeMonotonic,
     LambdaContext,
     Stack,
     api_event,
@@ -69,6 +81,50 @@ _ANSWERS = {
 _JSON_SERVICES = {"dynamodb"}
 _GRANT_ID = re.compile(r"g-[0-9a-f]{24}")
 _ROLE_NAME = re.compile(r"jit-(g-[0-9a-f]{24})")
+_SHARED_KEY = re.compile(r"SHARED#\d{12}#([^\"\\]+)")
+
+HUB = ACCOUNT
+MEMBER_A, MEMBER_B = MEMBER_ACCOUNTS
+MEMBER_PROFILE = "member-read"  # per-grant roles in member A
+SHARED_PROFILE = "fast"  # a shared role in member A
+_STATEMENTS = [
+    {
+        "Sid": "ReadTeamData",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject"],
+        "Resource": "arn:aws:s3:::team-data/*",
+    }
+]
+PROFILES: dict[str, dict[str, Any]] = {
+    MEMBER_PROFILE: {
+        "description": "Read team data in member A",
+        "accounts": [MEMBER_A],
+        "permissions": {"inline": {"Version": "2012-10-17", "Statement": _STATEMENTS}},
+        "requesters": {"users": [JIT_USER]},
+        "max_window": 3600,
+        "reason_required": False,
+        "max_active_grants": 1,  # a slot not given back: the retried request is refused
+    },
+    SHARED_PROFILE: {
+        "description": "Read team data in member A, fast",
+        "mode": "shared-role",
+        "accounts": [MEMBER_A],
+        "permissions": {"inline": {"Version": "2012-10-17", "Statement": _STATEMENTS}},
+        "requesters": {"users": [JIT_USER]},
+        "max_window": 3600,
+        "reason_required": False,
+        "max_active_grants": 1,
+    },
+}
+# What a call is about beyond its operation (RecordedCall.variant), so that a call the hub's
+# per-grant path does not make (in a member, of the execution role, of a shared role or its
+# deny list) gets its own cases even where the same operation was met before.
+IN_MEMBER, EXECUTION_ROLE, SHARED, REVOKED_LIST = (
+    "member",
+    "execution-role",
+    "shared",
+    "revoked-list",
+)
 
 
 def is_read(operation: str) -> bool:
@@ -95,15 +151,38 @@ class RecordedCall:
     operation: str
     site: str  # the jit_broker frames that made the call, outermost first
     mentions: frozenset[str] = frozenset()  # role names and grant ids in its parameters
+    account: str = HUB  # the account the client acts in
+    variant: str = ""  # what it is about beyond its operation ("": the hub's per-grant path)
 
 
 def mentions(params: dict[str, Any]) -> set[str]:
-    """The grant ids and role names a call's parameters name."""
-    grants = set(_GRANT_ID.findall(json.dumps(params, default=str)))
+    """The grant ids and role names a call's parameters name (a shared role's ledger record
+    names its role)."""
+    from jit_broker.naming import shared_role_name
+
+    text = json.dumps(params, default=str)
+    grants = set(_GRANT_ID.findall(text))
     roles = {f"jit-{g}" for g in grants}
+    roles |= {shared_role_name(profile) for profile in _SHARED_KEY.findall(text)}
     if isinstance(params.get("RoleName"), str):
         roles.add(params["RoleName"])
     return grants | roles
+
+
+def variant(account: str, params: dict[str, Any]) -> str:
+    """``IN_MEMBER``, ``EXECUTION_ROLE``, ``SHARED`` and ``REVOKED_LIST`` as they apply to a
+    call made in ``account`` with ``params`` ("" for every call of the hub's per-grant path)."""
+    text = json.dumps(params, default=str)
+    parts = []
+    if account != HUB:
+        parts.append(IN_MEMBER)
+    if MEMBER_ROLE_NAME in text:
+        parts.append(EXECUTION_ROLE)
+    if "jit-s-" in text or "SHARED#" in text:
+        parts.append(SHARED)
+        if "jit-revoked" in text:
+            parts.append(REVOKED_LIST)
+    return "+".join(parts)
 
 
 class _Raw(io.BytesIO):
@@ -140,15 +219,20 @@ class _Target:
     fault: Fault
     seen: int = 0
     params: dict[str, Any] | None = None  # the faulted call's, once made
+    client: int | None = None  # the client that made it (each account's its own)
 
 
 class FaultInjector:
     """Makes the calls ``faults`` name fail, and their retries. Counts calls only while armed
-    and, given ``about`` (a role's name and grant id), only the calls that name it."""
+    and, given ``about`` (a role's name and grant id), only the calls that name it; given
+    ``not_about``, only those that name none of it (the run's own calls)."""
 
-    def __init__(self, *faults: Fault, about: set[str] | None = None) -> None:
+    def __init__(
+        self, *faults: Fault, about: set[str] | None = None, not_about: set[str] | None = None
+    ) -> None:
         self.targets = [_Target(f) for f in faults]
         self.about = about
+        self.not_about = not_about
         self.failed_calls = 0  # API calls that failed (the calls and the adapters' retries)
         self.failed_attempts = 0  # HTTP attempts answered with a fault (botocore's retries)
         self._armed = False
@@ -171,7 +255,9 @@ class FaultInjector:
 
         for client in clients:
             client.meta.events.register(
-                "provide-client-params", self._on_call, unique_id=self._uid + "-call"
+                "provide-client-params",
+                functools.partial(self._on_call, client=id(client)),
+                unique_id=self._uid + "-call",
             )
             client.meta.events.unregister("before-send", botocore_stubber)
             client.meta.events.register("before-send", self._on_send, unique_id=self._uid)
@@ -200,7 +286,7 @@ class FaultInjector:
         params = self.targets[0].params
         return mentions(params) if params is not None else set()
 
-    def _on_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+    def _on_call(self, params: dict[str, Any], model: Any, client: int, **_: Any) -> None:
         self._failing = None
         if not self._armed:
             return None
@@ -208,15 +294,20 @@ class FaultInjector:
             if model.name != t.fault.operation:
                 continue
             if t.params is not None:
-                if params == t.params:  # the same call again: an adapter's retry
+                if (params, client) == (t.params, t.client):  # again: an adapter's retry
                     self._failing = self._failing or t.fault
-            elif self.about is None or mentions(params) & self.about:
+            elif self._counts(mentions(params)):
                 t.seen += 1
                 if t.seen == t.fault.occurrence:
-                    t.params = copy.deepcopy(params)
+                    t.params, t.client = copy.deepcopy(params), client
                     self._failing = self._failing or t.fault
         self.failed_calls += self._failing is not None
         return None
+
+    def _counts(self, named: set[str]) -> bool:
+        if self.about is not None and not named & self.about:
+            return False
+        return not (self.not_about is not None and named & self.not_about)
 
     def _on_send(self, request: Any, event_name: str, **kwargs: Any) -> AWSResponse | None:
         from moto.core.models import botocore_stubber
@@ -286,18 +377,26 @@ def call_site() -> str:
 
 
 class SiteLog:
-    """Every call with the domain's frames that made it."""
+    """Every call with the domain's frames that made it and the account it was made in."""
 
     def __init__(self) -> None:
         self.calls: list[RecordedCall] = []
         self.recording = False
 
-    def attach(self, *clients: Any) -> SiteLog:
-        for client in clients:
-            client.meta.events.register(
-                "provide-client-params", self._record, unique_id=f"sites-{id(self)}"
-            )
-        return self
+    def attach(self, account: str, client: Any) -> None:
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+            if self.recording:
+                self.calls.append(
+                    RecordedCall(
+                        model.name,
+                        call_site(),
+                        frozenset(mentions(params)),
+                        account,
+                        variant(account, params),
+                    )
+                )
+
+        client.meta.events.register("provide-client-params", record, unique_id=f"sites-{id(self)}")
 
     @contextmanager
     def step(self) -> Iterator[list[RecordedCall]]:
@@ -308,31 +407,29 @@ class SiteLog:
         finally:
             self.recording = False
 
-    def _record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        if self.recording:
-            self.calls.append(RecordedCall(model.name, call_site(), frozenset(mentions(params))))
-
 
 def broker_faults(
-    step: str, calls: list[RecordedCall], covered: Collection[str] = ()
+    step: str, calls: list[RecordedCall], covered: Collection[tuple[str, str]] = ()
 ) -> list[Fault]:
     """Every call of one route made to fail in turn, with a ClientError and a timeout (the two
-    ways botocore raises), and with every kind the first time an operation is met in the grant
-    path (``covered``: operations met in an earlier route): throttling and a 5xx (retried by
-    botocore), access denied (not retried). For DynamoDB writes the 5xx is left out (the
-    ledger handles it as it does throttling); a read fails with throttling and a timeout; a
-    call made again from the same place (a teardown's second DeleteRolePolicy) with one kind,
-    taking turns."""
+    ways botocore raises), and with every kind the first time a call is met in the grant
+    path (an operation with its ``variant``; ``covered``: those met in an earlier route):
+    throttling and a 5xx (retried by botocore), access denied (not retried). For DynamoDB
+    writes the 5xx is left out (the ledger handles it as it does throttling); a read fails
+    with throttling and a timeout; a call made again from the same place (a teardown's second
+    DeleteRolePolicy) with one kind, taking turns."""
     seen: Counter[str] = Counter()
+    met: Counter[tuple[str, str]] = Counter()
     places: Counter[tuple[str, str]] = Counter()
     faults = []
     for call in calls:
         seen[call.operation] += 1
+        met[(call.operation, call.variant)] += 1
         places[(call.operation, call.site)] += 1
         kinds: tuple[str, ...]
         if is_read(call.operation):
             kinds = READ_KINDS
-        elif call.operation in covered or seen[call.operation] > 1:
+        elif (call.operation, call.variant) in covered or met[(call.operation, call.variant)] > 1:
             kinds = (("throttling", "access_denied")[seen[call.operation] % 2], "timeout")
         elif call.operation in LEDGER_WRITES:
             kinds = LEDGER_KINDS
@@ -348,39 +445,39 @@ def broker_faults(
 def grant_path_faults(rec: Recording) -> list[Fault]:
     """``broker_faults`` of every route, in the order of the recorded run."""
     faults: list[Fault] = []
-    covered: set[str] = set()
+    covered: set[tuple[str, str]] = set()
     for step in STEPS:
         faults += broker_faults(step, rec.broker[step], covered)
-        covered |= {c.operation for c in rec.broker[step]}
+        covered |= {(c.operation, c.variant) for c in rec.broker[step]}
     return faults
 
 
-def audit_faults(calls: list[RecordedCall], roles: dict[str, str]) -> list[Fault]:
-    """Every call of the auditor's run made to fail in turn, named by the scenario's role it
-    is about (``None``: the run's own reads, before any role). A call made from a place
-    already covered for an earlier role of ``AUDIT_LABELS`` (the same teardown for another
-    grant) is left out, but for the decoys (a fault must not make them removable). One kind
-    per call, each operation taking turns through the kinds (the auditor's adapters turn
-    every error of a call into the same finding, throttling aside)."""
-    owner = {}
-    for label, name in roles.items():
-        owner[name] = label
-        if grant := grant_id_of(name):
-            owner[grant] = label
+def audit_faults(calls: list[RecordedCall], roles: dict[str, Subject]) -> list[Fault]:
+    """Every call of the auditor's run made to fail in turn, named by the scenario's subject
+    it is about (``None``: the run's own calls: the ledger's read, each account's execution
+    role, cursor and listing; those of the second member, made from the same place as the
+    first's, are left out). A call made from a place already covered for an earlier subject
+    of ``AUDIT_LABELS`` (the same teardown for another grant, in the hub or in a member) is
+    left out, but for the decoys (a fault must not make them removable). One kind per call,
+    each operation taking turns through the kinds (the auditor's adapters turn every error
+    of a call into the same finding, throttling aside)."""
+    owner = {key: label for label, subject in roles.items() for key in subject.keys}
     by_label: dict[str | None, list[RecordedCall]] = {}
     for call in calls:
         labels = {owner[m] for m in call.mentions if m in owner}
         assert len(labels) <= 1, (call, labels)
         by_label.setdefault(labels.pop() if labels else None, []).append(call)
     faults: list[Fault] = []
-    covered: set[tuple[str, str]] = set()
+    covered: set[tuple[str, str, str]] = set()  # (operation, site, hub or member)
     turns: Counter[str] = Counter()
     for subject in (None, *AUDIT_LABELS):
         seen: Counter[str] = Counter()
-        here: set[tuple[str, str]] = set()
+        here: set[tuple[str, str, str]] = set()
         for call in by_label.get(subject, []):
             seen[call.operation] += 1
-            place = (call.operation, call.site)
+            place = (call.operation, call.site, HUB if call.account == HUB else IN_MEMBER)
+            if subject is None and place in here:
+                continue  # the run's own call, made alike for another member
             here.add(place)
             if place in covered and subject not in DECOYS:
                 continue
@@ -395,21 +492,234 @@ def audit_faults(calls: list[RecordedCall], roles: dict[str, str]) -> list[Fault
 
 
 # ------------------------------------------------------------------ the broker's steps
-STEPS = ("grant", "session", "revoke")
-SUCCESS = {"grant": 201, "session": 201, "revoke": 200}
-BEFORE = {"grant": (), "session": ("grant",), "revoke": ("grant",)}  # what a route needs first
+# Each route of the API the requester takes: a grant, a further session and a revocation in
+# the hub (profile s3-read), a grant in member A (its role written through the execution role
+# there), a shared-role grant in member A (its role made on first use) and its revocation.
+STEPS = ("grant", "session", "revoke", "member-grant", "shared-grant", "shared-revoke")
+HUB_STEPS = ("grant", "session", "revoke")
+ROUTE = {
+    "grant": "grant",
+    "session": "session",
+    "revoke": "revoke",
+    "member-grant": "grant",
+    "shared-grant": "grant",
+    "shared-revoke": "revoke",
+}
+PROFILE = {"grant": "s3-read", "member-grant": MEMBER_PROFILE, "shared-grant": SHARED_PROFILE}
+SUCCESS = {step: 200 if route == "revoke" else 201 for step, route in ROUTE.items()}
+BEFORE = {  # what a route needs first (the steps without: a broker just started)
+    "grant": (),
+    "session": ("grant",),
+    "revoke": ("grant",),
+    "member-grant": (),
+    "shared-grant": (),
+    "shared-revoke": ("shared-grant",),
+}
 
 
 def take_step(call: Callable[..., Any], step: str, grant_id: str | None) -> tuple[int, Any]:
     """One route of the API, as the requester: (status, body)."""
-    if step == "grant":
-        status, _, body = call("POST", "/v1/grants", grant_body())
-    elif step == "session":
+    route = ROUTE[step]
+    if route == "grant":
+        status, _, body = call("POST", "/v1/grants", grant_body(profile=PROFILE[step]))
+    elif route == "session":
         nonce = {"nonce": grant_body()["nonce"]}
         status, _, body = call("POST", f"/v1/grants/{grant_id}/credentials", nonce)
     else:
         status, _, body = call("POST", f"/v1/grants/{grant_id}/revoke", {"reason": "done"})
     return status, body
+
+
+# ------------------------------------------------------------------ the hub and its members
+def _admin_iam(sts: Any, account: str) -> Any:
+    """IAM acting in ``account`` as its administrator (moto: the credentials' account)."""
+    import boto3
+
+    c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/admin", RoleSessionName="setup")[
+        "Credentials"
+    ]
+    return boto3.client(
+        "iam",
+        region_name="us-east-1",
+        aws_access_key_id=c["AccessKeyId"],
+        aws_secret_access_key=c["SecretAccessKey"],
+        aws_session_token=c["SessionToken"],
+    )
+
+
+@dataclass
+class Org:
+    """The hub's in-process stack and its member accounts made (``admin``'s, but the hub),
+    each with the boundary under the hub's name and the execution role. The broker and the
+    auditor reach a member through MemberClients (the execution role assumed with the hub's
+    STS client); each client made there is handed to every watcher (the fault injector, the
+    call recorder) as it is made."""
+
+    stack: Stack
+    admin: dict[str, Any]  # account → IAM acting there as its administrator (never watched)
+    settings: Any  # the broker's Settings
+    made: list[tuple[str, Any]] = field(default_factory=list)  # (account, client)
+    watchers: dict[str, Callable[[str, Any], None]] = field(default_factory=dict)
+    _auditor_members: Any = None
+
+    @property
+    def ledger(self) -> Any:
+        from jit_broker.adapters.ledger import Ledger
+
+        return Ledger(self.stack.dynamodb, self.stack.seeded.table_name)
+
+    def clients(self) -> list[tuple[str, Any]]:
+        """Every client the broker and the auditors use, made so far, with its account."""
+        hub = [(HUB, c) for c in (self.stack.iam, self.stack.sts, self.stack.dynamodb)]
+        return hub + self.made
+
+    def watch(self, name: str, attach: Callable[[str, Any], None]) -> None:
+        """``attach(account, client)`` for every client, and every one made from now on."""
+        for account, client in self.clients():
+            attach(account, client)
+        self.watchers[name] = attach
+
+    def unwatch(self, name: str) -> None:
+        self.watchers.pop(name, None)
+
+    def member_clients(self, session_name: str) -> Any:
+        from jit_broker.adapters.members import MemberClients
+
+        asked: list[str] = []  # MemberClients asks for the role's ARN just before the session
+
+        def role_arn_of(account: str) -> str:
+            asked.append(account)
+            return str(self.settings.member_role_arn(account))
+
+        def session(**credentials: Any) -> Any:
+            import boto3
+
+            account = asked[-1]
+            made = boto3.session.Session(region_name="us-east-1", **credentials)
+            real_client = made.client
+
+            def client(service: str, **kw: Any) -> Any:
+                new = real_client(service, **kw)  # type: ignore[call-overload]
+                self.made.append((account, new))
+                for attach in list(self.watchers.values()):
+                    attach(account, new)
+                return new
+
+            made.client = client  # type: ignore[method-assign]
+            return made
+
+        return MemberClients(
+            sts=self.stack.sts,
+            session_factory=session,
+            role_arn_of=role_arn_of,
+            session_name=session_name,
+        )
+
+    def restart_broker(self) -> None:
+        """A broker just started (nothing of a member or a shared role known yet)."""
+        from jit_broker import runtime
+        from jit_broker.adapters.iam import Iam
+        from tests.conftest import build_broker
+
+        members = self.member_clients("jit-broker")
+        self.stack.broker = build_broker(
+            {"iam": self.stack.iam, "sts": self.stack.sts, "dynamodb": self.stack.dynamodb},
+            self.stack.seeded,
+            self.stack.policy_file,
+            member_iam=lambda account: Iam(members.client(account)),
+        )
+        runtime.set_broker(self.stack.broker)
+
+    def auditor(self, **settings: Any) -> Any:
+        """The auditor over the hub and the members made (a member through its execution role,
+        its session kept from one run to the next as the cleanup function keeps it)."""
+        from jit_broker.adapters.iam_audit import IamAudit
+        from jit_broker.adapters.policy_source import load_policy
+        from jit_broker.audit import Auditor
+        from tests.integration.cleanup_support import Events, audit_settings
+
+        s = audit_settings(
+            self.stack,
+            member_accounts=tuple(a for a in self.admin if a != HUB),
+            member_role_name=MEMBER_ROLE_NAME,
+            **settings,
+        )
+        if self._auditor_members is None:  # one per execution environment, as in Lambda
+            self._auditor_members = self.member_clients("jit-auditor")
+        members = self._auditor_members
+        return Auditor(
+            settings=s,
+            ledger=self.ledger,
+            iam=IamAudit(self.stack.iam, sleep=lambda _: None),
+            member_iam=lambda account: IamAudit(members.client(account), sleep=lambda _: None),
+            events=Events(),
+            policy=lambda: load_policy(path=str(self.stack.policy_file)),
+            monotonic=FakeMonotonic().monotonic,
+        )
+
+    def roles(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(account, role) of every role under the broker's path, in every account."""
+        for account, iam in self.admin.items():
+            for page in iam.get_paginator("list_roles").paginate(PathPrefix="/jit/"):
+                for role in page["Roles"]:
+                    yield account, role
+
+    def grant_roles(self) -> list[str]:
+        return [f"{a}:{r['RoleName']}" for a, r in self.roles() if grant_id_of(r["RoleName"])]
+
+
+def org_of(stack: Stack, members: tuple[str, ...] = MEMBER_ACCOUNTS) -> Org:
+    """``members`` of ``stack``'s hub made (boundary and execution role in each; the auditor
+    sweeps these), the access policy given the member and shared profiles (and a rate no test
+    reaches), and a broker that reaches the members."""
+    import yaml
+
+    from jit_broker.settings import Settings
+
+    boundary_name = stack.seeded.boundary_arn.rsplit("/", 1)[-1]
+    boundary = stack.iam.get_policy_version(PolicyArn=stack.seeded.boundary_arn, VersionId="v1")[
+        "PolicyVersion"
+    ]["Document"]
+    admin = {HUB: stack.iam}
+    for account in members:
+        admin[account] = _admin_iam(stack.sts, account)
+        admin[account].create_policy(PolicyName=boundary_name, PolicyDocument=json.dumps(boundary))
+        admin[account].create_role(RoleName=MEMBER_ROLE_NAME, AssumeRolePolicyDocument="{}")
+    policy = yaml.safe_load(stack.policy_file.read_text())
+    policy["profiles"].update(copy.deepcopy(PROFILES))
+    policy["limits"]["requests_per_minute"] = 1000
+    stack.policy_file.write_text(yaml.safe_dump(policy))
+    settings = Settings.from_env(stack.seeded.broker_env(str(stack.policy_file)))
+    assert settings.member_accounts == MEMBER_ACCOUNTS, settings.member_accounts
+    org = Org(stack=stack, admin=admin, settings=settings)
+    org.restart_broker()
+    stack.calls.clear()
+    return org
+
+
+def members_for(fault: Fault) -> tuple[str, ...]:
+    """The member accounts a fault's test makes (and its auditor sweeps): none for the hub's
+    own routes and roles, which never reach one; member A for what is there; both for the
+    auditor's own calls (one member failing, the other swept all the same)."""
+    if fault.step == "audit" and fault.subject is None:
+        return MEMBER_ACCOUNTS
+    if fault.step in HUB_STEPS or (fault.step == "audit" and fault.subject not in IN_MEMBER_A):
+        return ()
+    return (MEMBER_A,)
+
+
+def inject(org: Org, injector: FaultInjector) -> None:
+    """The injector in every client of ``org``'s, and every one made while it is in."""
+
+    def attach(_: str, client: Any) -> None:
+        injector.attach(client)
+
+    org.watch("faults", attach)
+
+
+def stop_injecting(org: Org, injector: FaultInjector) -> None:
+    org.unwatch("faults")
+    injector.detach(*(client for _, client in org.clients()))
 
 
 # ------------------------------------------------------------------ the auditor's scenario
@@ -423,11 +733,33 @@ AUDIT_LABELS = (
     "vanished",  # active and expired, its role already gone: expire and clean from the ledger
     "live",  # active: drift checks (reads only)
     "orphan",  # cleaned in the ledger, its role still there (a listing missed it): remove
+    "member",  # the broker's grant in member A, expired: the same, through the execution role
+    "unlisted",  # a shared-role grant in member A, revoked and over: off its role's deny, clean
     "mismatch",  # a grant whose role has another RoleId: reported, its role left alone
     "stray",  # a grant role's name and owner tag, no ledger record: reported, left alone
     "untagged",  # a grant role's name without the owner tag: reported, left alone
 )
 DECOYS = ("mismatch", "stray", "untagged")  # what the auditor cannot prove the broker made
+IN_MEMBER_A = ("member", "unlisted")  # the rest are in the hub
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What one label of the scenario is: a role (a grant role, or the shared role a grant
+    is listed on) in an account, and its grant (if any)."""
+
+    account: str
+    role_name: str
+    grant_id: str | None
+
+    @property
+    def keys(self) -> set[str]:
+        """What names it in a call: the role's name and the grant's id."""
+        return {self.role_name} | ({self.grant_id} if self.grant_id else set())
+
+    @property
+    def shared(self) -> bool:
+        return self.role_name.startswith("jit-s-")
 
 
 @contextmanager
@@ -442,14 +774,14 @@ def deterministic_grant_ids() -> Iterator[None]:
 
 
 def build_audit_scenario(
-    stack: Stack, call: Callable[..., Any], labels: tuple[str, ...] = AUDIT_LABELS
-) -> dict[str, str]:
-    """The roles and grants of ``labels``; label → role name."""
+    org: Org, call: Callable[..., Any], labels: tuple[str, ...] = AUDIT_LABELS
+) -> dict[str, Subject]:
+    """The roles and grants of ``labels``; label → what it is."""
     from jit_broker import naming
-    from jit_broker.adapters.ledger import Ledger
     from jit_broker.models.domain import GrantStatus
     from tests.integration.cleanup_support import make_grant, plain_role
 
+    stack = org.stack
     made: dict[str, dict[str, Any]] = {
         "revoked": {"expires_at": PAST, "status": GrantStatus.REVOKED},
         "crashed": {"expires_at": PAST, "status": GrantStatus.REQUESTED},
@@ -458,61 +790,94 @@ def build_audit_scenario(
         "orphan": {"expires_at": PAST, "status": GrantStatus.EXPIRED},
         "mismatch": {"expires_at": PAST, "role_id": "AROAOTHERROLEID000000"},
     }
-    roles: dict[str, str] = {}
+    api_profiles = {"via-api": "s3-read", "member": MEMBER_PROFILE, "unlisted": SHARED_PROFILE}
+    roles: dict[str, Subject] = {}
     with deterministic_grant_ids():
         for label in AUDIT_LABELS:
             if label not in labels:
                 continue
-            if label == "via-api":
-                status, _, body = call("POST", "/v1/grants", grant_body())
+            if label in api_profiles:
+                status, _, body = call(
+                    "POST", "/v1/grants", grant_body(profile=api_profiles[label])
+                )
                 assert status == 201, body
-                roles[label] = naming.role_name_for(body["grant"]["id"])
+                granted = body["grant"]
+                roles[label] = Subject(
+                    granted["account"], granted["role_arn"].rsplit("/", 1)[-1], granted["id"]
+                )
+                if label == "unlisted":
+                    status, _, body = call(
+                        "POST", f"/v1/grants/{granted['id']}/revoke", {"reason": "done"}
+                    )
+                    assert status == 200, body
             elif label in ("stray", "untagged"):
-                roles[label] = naming.role_name_for(naming.new_grant_id())
+                gid = naming.new_grant_id()  # a grant role's name; the ledger has no record
+                roles[label] = Subject(HUB, naming.role_name_for(gid), gid)
                 if label == "stray":
-                    plain_role(stack, roles[label])
+                    plain_role(stack, roles[label].role_name)
                 else:
-                    plain_role(stack, roles[label], owner=None)
+                    plain_role(stack, roles[label].role_name, owner=None)
             else:
                 grant = make_grant(stack, **made[label])
-                roles[label] = grant.role_name
+                roles[label] = Subject(HUB, grant.role_name, grant.grant_id)
                 if label == "orphan":
-                    ledger = Ledger(stack.dynamodb, stack.seeded.table_name)
-                    ledger.mark_cleaned(grant, now=PAST, release_quota=True)
+                    org.ledger.mark_cleaned(grant, now=PAST, release_quota=True)
     return roles
-
-
-def about(role_name: str) -> set[str]:
-    """What names a role in a call: its name and its grant id."""
-    grant = grant_id_of(role_name)
-    return {role_name, grant} if grant else {role_name}
 
 
 @dataclass(frozen=True)
 class RoleState:
     status: str | None  # the grant's status in the ledger (None: no record)
     exists: bool
-    denied: bool  # carries the deny-all (jit-revoked)
+    denied: bool  # a grant role: carries the deny-all; a shared role: its deny lists the grant
     inline: tuple[str, ...] = ()
+    listed: bool = False  # on its shared role's revoked list in the ledger
 
 
-def role_state(stack: Stack, role_name: str) -> RoleState:
+def _revoked_deny(iam: Any, role_name: str) -> Any:
     from jit_broker import documents
-    from jit_broker.adapters.ledger import Ledger
 
-    gid = grant_id_of(role_name)
-    grant = Ledger(stack.dynamodb, stack.seeded.table_name).get_grant(gid) if gid else None
     try:
-        names = stack.iam.list_role_policies(RoleName=role_name)["PolicyNames"]
-    except stack.iam.exceptions.NoSuchEntityException:
-        return RoleState(grant.status.value if grant else None, False, False)
-    denied = False
-    if documents.REVOKED_POLICY_NAME in names:
-        doc = stack.iam.get_role_policy(
-            RoleName=role_name, PolicyName=documents.REVOKED_POLICY_NAME
-        )["PolicyDocument"]
-        denied = _document(doc) == documents.deny_all()
-    return RoleState(grant.status.value if grant else None, True, denied, tuple(sorted(names)))
+        doc = iam.get_role_policy(RoleName=role_name, PolicyName=documents.REVOKED_POLICY_NAME)
+    except iam.exceptions.NoSuchEntityException:
+        return None
+    return _document(doc["PolicyDocument"])
+
+
+def _denied_ids(document: Any) -> set[str]:
+    """The grant ids a shared role's revocation deny lists."""
+    if not document:
+        return set()
+    ids: set[str] = set()
+    for statement in document.get("Statement", []):
+        listed = statement.get("Condition", {}).get("StringEquals", {})
+        value = listed.get("aws:PrincipalTag/jit:grant-id", [])
+        ids |= {value} if isinstance(value, str) else set(value)
+    return ids
+
+
+def role_state(org: Org, subject: Subject) -> RoleState:
+    from jit_broker import documents
+
+    iam = org.admin[subject.account]
+    grant = org.ledger.get_grant(subject.grant_id) if subject.grant_id else None
+    status = grant.status.value if grant else None
+    try:
+        names = iam.list_role_policies(RoleName=subject.role_name)["PolicyNames"]
+    except iam.exceptions.NoSuchEntityException:
+        return RoleState(status, False, False)
+    deny = _revoked_deny(iam, subject.role_name)
+    if subject.shared:
+        profile = subject.role_name.removeprefix("jit-s-")
+        record = org.ledger.shared_role(subject.account, profile)
+        return RoleState(
+            status,
+            True,
+            subject.grant_id in _denied_ids(deny),
+            tuple(sorted(names)),
+            bool(record and subject.grant_id in record.revoked),
+        )
+    return RoleState(status, True, deny == documents.deny_all(), tuple(sorted(names)))
 
 
 def _document(value: Any) -> Any:
@@ -523,20 +888,23 @@ def _document(value: Any) -> Any:
     return value
 
 
-def scenario_state(stack: Stack, roles: dict[str, str]) -> dict[str, RoleState]:
-    return {label: role_state(stack, name) for label, name in roles.items()}
+def scenario_state(org: Org, roles: dict[str, Subject]) -> dict[str, RoleState]:
+    return {label: role_state(org, subject) for label, subject in roles.items()}
 
 
-def quotas(stack: Stack) -> tuple[dict[str, int], dict[str, int]]:
-    """The role quota counters (the stack's and each owner's), and what the ledger says they
-    should hold: one unit for every grant that may still have its role (not failed, not
-    cleaned, not revoked with its role removed). Equal whenever nothing is half way."""
+def quotas(items: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, int]]:
+    """The role quota counters (the stack's and each owner's), and what the ledger (``items``,
+    the table's) says they should hold: one unit for every grant that may still have its role (not failed, not
+    cleaned, not revoked with its role removed; a shared-role grant has none of its own).
+    Equal whenever nothing is half way."""
     counters, holders = {}, Counter[str]()
-    for item in stack.table_items():
+    for item in items:
         pk = item["pk"]["S"]
         if pk.startswith("QUOTA#") and int(item.get("live_roles", {"N": "0"})["N"]):
             counters[pk] = int(item["live_roles"]["N"])
         if item["sk"]["S"] == "GRANT" and item["status"]["S"] in HOLDING:
+            if item.get("mode", {}).get("S") == "shared-role":
+                continue
             if item["status"]["S"] == "revoked" and "role_removed_at" in item:
                 continue
             holders["QUOTA#roles"] += 1
@@ -547,25 +915,63 @@ def quotas(stack: Stack) -> tuple[dict[str, int], dict[str, int]]:
 HOLDING = frozenset({"requested", "active", "expired", "revoked"})
 
 
-def assumable_outside_the_ledger(stack: Stack) -> list[str]:
-    """Roles under the broker's path that are neither backed by an active grant with the same
-    RoleId nor denied everything: what could still be assumed without the ledger saying so."""
-    from jit_broker.adapters.ledger import Ledger
+def slots_held_by_closed_grants(items: list[dict[str, Any]], now: int) -> list[str]:
+    """Active-grant slots still held (not yet expired) by a grant that is not active, in the
+    table's ``items``: what would refuse the owner's next grant of the profile for nothing."""
+    status = {i["pk"]["S"]: i["status"]["S"] for i in items if i["sk"]["S"] == "GRANT"}
+    return [
+        f"{i['pk']['S']} ({status.get('GRANT#' + i['grant_id']['S'], 'no record')})"
+        for i in items
+        if i["sk"]["S"] == "SLOT"
+        and int(i["expires_at"]["N"]) > now
+        and status.get("GRANT#" + i["grant_id"]["S"]) != "active"
+    ]
+
+
+def assumable_outside_the_ledger(org: Org) -> list[str]:
+    """What could still be assumed without the ledger saying so, in every account: a role
+    under the broker's path that is neither backed by an active grant of that account with the
+    same RoleId nor denied everything; a shared role without the ledger's record of it (same
+    RoleId); a revoked grant its shared role's deny does not name."""
     from jit_broker.models.domain import GrantStatus
 
-    ledger = Ledger(stack.dynamodb, stack.seeded.table_name)
+    ledger = org.ledger
     loose = []
-    for page in stack.iam.get_paginator("list_roles").paginate(PathPrefix="/jit/"):
-        for role in page["Roles"]:
-            name = role["RoleName"]
-            gid = grant_id_of(name)
-            grant = ledger.get_grant(gid) if gid else None
-            if grant and grant.status == GrantStatus.ACTIVE and grant.role_id == role["RoleId"]:
-                continue
-            if role_state(stack, name).denied:
-                continue
-            loose.append(f"{name} (ledger: {grant.status.value if grant else 'no record'})")
-    return loose
+    for account, role in org.roles():
+        name = role["RoleName"]
+        if name.startswith("jit-s-"):
+            record = ledger.shared_role(account, name.removeprefix("jit-s-"))
+            if record is None or record.role_id != role["RoleId"]:
+                loose.append(f"{account}:{name} (no ledger record of this role)")
+            continue
+        gid = grant_id_of(name)
+        grant = ledger.get_grant(gid) if gid else None
+        if (
+            grant
+            and grant.status == GrantStatus.ACTIVE
+            and grant.role_id == role["RoleId"]
+            and (grant.target_account or HUB) == account
+        ):
+            continue
+        if role_state(org, Subject(account, name, gid)).denied:
+            continue
+        loose.append(f"{account}:{name} (ledger: {grant.status.value if grant else 'no record'})")
+    return loose + revoked_not_denied(org)
+
+
+def revoked_not_denied(org: Org) -> list[str]:
+    """Grants the ledger lists as revoked on a shared role that the role's deny (in IAM) does
+    not name: their sessions still act."""
+    missing = []
+    for account, role in org.roles():
+        name = role["RoleName"]
+        if not name.startswith("jit-s-"):
+            continue
+        record = org.ledger.shared_role(account, name.removeprefix("jit-s-"))
+        listed = set(record.revoked) if record else set()
+        if left := listed - _denied_ids(_revoked_deny(org.admin[account], name)):
+            missing.append(f"{account}:{name} (revoked, not denied: {sorted(left)})")
+    return missing
 
 
 def grant_id_of(role_name: str) -> str | None:
@@ -580,7 +986,7 @@ class Recording:
     # a grant request failing at one call (throttled): the calls that clean up after it
     rollback: dict[Fault, list[RecordedCall]] = field(default_factory=dict)
     audit: list[RecordedCall] = field(default_factory=list)
-    audit_roles: dict[str, str] = field(default_factory=dict)  # label → role name
+    audit_roles: dict[str, Subject] = field(default_factory=dict)  # label → what it is
     audit_state: dict[str, RoleState] = field(default_factory=dict)  # label → after the run
     audit_findings: set[tuple[str, str | None]] = field(default_factory=set)  # (kind, label)
 
@@ -632,46 +1038,57 @@ def _collection_stack() -> Iterator[Stack]:
             yield running
 
 
-def clients_of(stack: Stack) -> tuple[Any, ...]:
-    return (stack.iam, stack.sts, stack.dynamodb)
+ROLLBACK_STEPS = ("grant", "member-grant")  # the grant requests that make a role
 
 
 def record() -> Recording:
-    """The fault-free runs: grant → session → revoke; a grant request failing at each of its
-    writes (what cleans up after it); one auditor run on the whole scenario."""
-    from tests.integration.cleanup_support import make_auditor
-
+    """The fault-free runs: each step (a broker just started before each that needs no other
+    first); a grant request (in the hub, in a member) failing at each of its writes (what
+    cleans up after it); one auditor run over the hub and both members on the whole
+    scenario."""
     out = Recording()
     handler = load_handler()
     call = caller_of(handler)
     with _collection_stack() as stack:
-        sites = SiteLog().attach(*clients_of(stack))
+        org = org_of(stack)
+        sites = SiteLog()
+        org.watch("sites", sites.attach)
         grant_id = None
         for step in STEPS:
+            if not BEFORE[step]:
+                org.restart_broker()
+                grant_id = None
             with sites.step() as calls:
                 status, body = take_step(call, step, grant_id)
             assert status == SUCCESS[step], (step, status, body)
             grant_id = grant_id or body["grant"]["id"]
             out.broker[step] = list(calls)
+            if step == "member-grant":  # its slot given back for the requests below
+                assert take_step(call, "revoke", grant_id)[0] == SUCCESS["revoke"]
         # each write of a grant request throttled in turn (each failed request gives its slot
         # back, but for the last: the grant's activation)
-        for fault in broker_faults("grant", out.broker["grant"]):
-            if fault.kind != "throttling" or is_read(fault.operation):
-                continue
-            injector = FaultInjector(fault).attach(*clients_of(stack))
-            with retries_without_waiting(), injector.armed(), sites.step() as calls:
-                status, body = take_step(call, "grant", None)
-            injector.detach(*clients_of(stack))
-            assert status == 503, (fault.id, status, body)
-            out.rollback[fault] = after_the_fault(calls, fault)
+        for step in ROLLBACK_STEPS:
+            for fault in broker_faults(step, out.broker[step]):
+                if fault.kind != "throttling" or is_read(fault.operation):
+                    continue
+                org.restart_broker()
+                injector = FaultInjector(fault)
+                inject(org, injector)
+                with retries_without_waiting(), injector.armed(), sites.step() as calls:
+                    status, body = take_step(call, step, None)
+                stop_injecting(org, injector)
+                assert status == 503, (fault.id, status, body)
+                out.rollback[fault] = after_the_fault(calls, fault)
     with _collection_stack() as stack:
-        roles = build_audit_scenario(stack, call)
-        sites = SiteLog().attach(*clients_of(stack))
+        org = org_of(stack)
+        roles = build_audit_scenario(org, call)
+        sites = SiteLog()
+        org.watch("sites", sites.attach)
         with sites.step() as calls:
-            report = audit_run(make_auditor, stack)
+            report = audit_run(org)
         out.audit = list(calls)
         out.audit_roles = roles
-        out.audit_state = scenario_state(stack, roles)
+        out.audit_state = scenario_state(org, roles)
         out.audit_findings = findings_by_label(report, roles)
     return out
 
@@ -688,38 +1105,47 @@ def after_the_fault(calls: list[RecordedCall], fault: Fault) -> list[RecordedCal
 
 def rollback_faults(rec: Recording) -> list[tuple[Fault, Fault]]:
     """A grant request failing at one call (throttled), then one of the calls that clean up
-    after it failing too: each such call once (the same clean-up after another failure is
-    left out), with a timeout or access denied, taking turns."""
+    after it failing too: each such call once (the same clean-up in the same account after
+    another failure is left out), with a timeout or access denied, taking turns."""
     pairs: list[tuple[Fault, Fault]] = []
-    covered: set[tuple[str, str]] = set()
+    covered: set[tuple[str, str, str]] = set()
     for first, calls in rec.rollback.items():
-        before = Counter(c.operation for c in rec.broker["grant"][: _index(rec, first) + 1])
+        steps = rec.broker[first.step]
+        before = Counter(c.operation for c in steps[: _index(steps, first) + 1])
         seen: Counter[str] = Counter()
         for c in calls:
             seen[c.operation] += 1
-            if (c.operation, c.site) in covered:
+            if (c.operation, c.site, c.account) in covered:
                 continue
             kind = ("timeout", "access_denied")[len(pairs) % 2]
             occurrence = before[c.operation] + seen[c.operation]
-            pairs.append((first, Fault("grant", c.operation, occurrence, kind, c.site)))
-        covered |= {(c.operation, c.site) for c in calls}
+            pairs.append((first, Fault(first.step, c.operation, occurrence, kind, c.site)))
+        covered |= {(c.operation, c.site, c.account) for c in calls}
     return pairs
 
 
-def _index(rec: Recording, fault: Fault) -> int:
+def _index(calls: list[RecordedCall], fault: Fault) -> int:
     seen = 0
-    for i, c in enumerate(rec.broker["grant"]):
+    for i, c in enumerate(calls):
         seen += c.operation == fault.operation
         if c.operation == fault.operation and seen == fault.occurrence:
             return i
     raise AssertionError(fault.id)
 
 
-def findings_by_label(report: Any, roles: dict[str, str]) -> set[tuple[str, str | None]]:
-    label = {name: key for key, name in roles.items()}
-    return {(f.kind, label.get(f.role_name or "", f.role_name)) for f in report.findings}
+def finding_label(finding: Any, roles: dict[str, Subject]) -> str | None:
+    """The label a finding names: by its role, else by its grant; else the role's name."""
+    label = {key: name for name, subject in roles.items() for key in subject.keys}
+    return (
+        label.get(finding.role_name or "") or label.get(finding.grant_id or "") or finding.role_name
+    )
 
 
-def audit_run(make_auditor: Callable[..., Any], stack: Stack, at: int = AUDIT_AT) -> Any:
-    """One auditor run at ``at`` with deep drift checks (the live role's reads)."""
-    return make_auditor(stack, deep_drift_checks_per_run=25).run(at=at)
+def findings_by_label(report: Any, roles: dict[str, Subject]) -> set[tuple[str, str | None]]:
+    return {(f.kind, finding_label(f, roles)) for f in report.findings}
+
+
+def audit_run(org: Org, at: int = AUDIT_AT) -> Any:
+    """One auditor run over the hub and both members at ``at`` with deep drift checks (the
+    live role's reads)."""
+    return org.auditor(deep_drift_checks_per_run=25).run(at=at)

@@ -1,13 +1,17 @@
-"""Fault injection: every AWS call of the grant path (request, session, revoke) and of the
-auditor is made to fail in turn (throttling, access denied, a 5xx, a read timeout), on every
-attempt botocore and the adapters make of it.
+"""Fault injection: every AWS call of the grant path (request, session, revoke in the hub; a
+grant in a member account; a shared-role grant and its revocation) and of the auditor (over
+the hub and two members) is made to fail in turn (throttling, access denied, a 5xx, a read
+timeout), on every attempt botocore and the adapters make of it.
 
 What must hold whatever fails:
 - the caller gets a clear error: ``{"error": {"code", "message"}}`` with 503 for a dependency,
   never an unhandled exception (API Gateway's bare 502) and never the dependency's own text;
 - no credentials leave without a ledger record (a session record with their access key id);
+- no grant that is not active holds an active-grant slot once the request was made again;
 - after one auditor run past every grant's expiry + longest session + skew, nothing under the
-  broker's path is assumable that the ledger does not show active;
+  broker's path in any account is assumable that the ledger does not show active (a shared
+  role: the ledger's record of it, and its deny listing every grant the ledger lists), and
+  no role quota is held;
 - the auditor reports what it could not do, never removes a role it cannot prove it owns, and
   a rerun after the fault completes the work.
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from typing import Any
 
 import pytest
@@ -27,39 +32,49 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from jit_broker.errors import BrokerError
 from jit_broker.models.domain import GrantStatus
-from tests.integration.cleanup_support import make_auditor
 from tests.integration.fault_support import (
     ALL_KINDS,
     AUDIT_LABELS,
     BEFORE,
     DECOYS,
+    EXECUTION_ROLE,
+    IN_MEMBER,
     MARKER,
+    MEMBER_A,
+    REVOKED_LIST,
+    SHARED,
     SUCCESS,
     Fault,
     FaultInjector,
     Recording,
-    about,
+    Subject,
     assumable_outside_the_ledger,
     audit_faults,
     audit_run,
     build_audit_scenario,
-    clients_of,
+    finding_label,
     findings_by_label,
     grant_path_faults,
+    inject,
+    members_for,
     one_service_model_loader,
+    org_of,
     quotas,
     record,
     retries_without_waiting,
+    revoked_not_denied,
     role_state,
     rollback_faults,
     scenario_state,
+    slots_held_by_closed_grants,
+    stop_injecting,
     take_step,
 )
 
 pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 SESSION_AND_SKEW = 3600 + 300
-DEPENDENCY_CODES = {"aws_unavailable", "ledger_unavailable"}
+DEPENDENCY_CODES = {"aws_unavailable", "ledger_unavailable", "account_unreachable"}
 FAILURE_FINDINGS = {"action_failed", "teardown_incomplete"}
 
 
@@ -103,11 +118,11 @@ def _guarded(call: Any, step: str, grant_id: str | None) -> tuple[int, Any]:
         pytest.fail(f"{step}: the handler raised {type(exc).__name__}: {exc}")
 
 
-def _session_keys(stack: Any) -> dict[str, str]:
-    """access key id → grant id, from the ledger's session records."""
+def _session_keys(items: list[dict[str, Any]]) -> dict[str, str]:
+    """access key id → grant id, from the ledger's session records (the table's ``items``)."""
     return {
         item["access_key_id"]["S"]: item["pk"]["S"].removeprefix("GRANT#")
-        for item in stack.table_items()
+        for item in items
         if item["sk"]["S"].startswith("SESSION#")
     }
 
@@ -159,13 +174,58 @@ def test_the_recorded_runs_reach_every_step_of_the_grant_path_and_every_auditor_
         "revoke": {"GetItem", "TransactWriteItems", "PutRolePolicy"},
     }.items():
         assert needed <= {c.operation for c in rec.broker[step]}, step
+    # the calls the hub's per-grant path does not make, each in its own variant
+    for step, calls in {
+        "member-grant": {
+            ("TransactWriteItems", ""),
+            ("AssumeRole", EXECUTION_ROLE),  # the member's execution role, by the broker
+            ("CreateRole", IN_MEMBER),
+            ("PutRolePolicy", IN_MEMBER),
+            ("AssumeRole", ""),  # the grant role in the member, by the broker itself
+        },
+        "shared-grant": {
+            ("BatchGetItem", ""),  # nonce and rate, before STS
+            ("GetItem", SHARED),
+            ("CreateRole", f"{IN_MEMBER}+{SHARED}"),
+            ("PutRolePolicy", f"{IN_MEMBER}+{SHARED}"),
+            ("UpdateItem", SHARED),
+            ("AssumeRole", SHARED),  # with the session policy
+            ("TransactWriteItems", SHARED),  # the grant and its first session
+        },
+        "shared-revoke": {
+            ("TransactWriteItems", SHARED),
+            ("PutRolePolicy", f"{IN_MEMBER}+{SHARED}+{REVOKED_LIST}"),
+        },
+    }.items():
+        assert calls <= {(c.operation, c.variant) for c in rec.broker[step]}, step
+    [shared_assume] = [c for c in rec.broker["shared-grant"] if c.operation == "AssumeRole"][1:]
+    assert shared_assume.variant == SHARED
+    assert {f.step for f in grant_path_faults(rec)} == set(rec.broker)
+    assert {first.step for first, _ in rollback_faults(rec)} == {"grant", "member-grant"}
+
     sites = " ".join(c.site for c in rec.audit)
-    for branch in ("_expire", "_reconcile", "_orphan", "_unseen", "_check_drift", "teardown"):
+    for branch in (
+        "_expire",
+        "_reconcile",
+        "_orphan",
+        "_unseen",
+        "_check_drift",
+        "teardown",
+        "_unlist",
+        "_check_deny",
+        "MemberClients.client",
+    ):
         assert branch in sites, branch
+    audit_calls = {(c.operation, c.account) for c in rec.audit}
+    assert {("AssumeRole", "123456789012"), ("ListRoles", MEMBER_A)} <= audit_calls
+    assert {("DeleteRole", MEMBER_A), ("GetRolePolicy", MEMBER_A)} <= audit_calls
     state = rec.audit_state
-    for label in ("via-api", "revoked", "crashed", "vanished", "orphan"):
+    for label in ("via-api", "revoked", "crashed", "vanished", "orphan", "member"):
         assert state[label].status == GrantStatus.CLEANED.value and not state[label].exists
     assert state["live"].status == GrantStatus.ACTIVE.value and state["live"].exists
+    unlisted = state["unlisted"]
+    assert unlisted.status == GrantStatus.CLEANED.value and unlisted.exists
+    assert not unlisted.denied and not unlisted.listed
     assert all(state[label].exists and not state[label].denied for label in DECOYS)
     assert {label for _, label in rec.audit_findings} == set(DECOYS)
     faults = audit_faults(rec.audit, rec.audit_roles)
@@ -177,7 +237,9 @@ def _fail_a_route(stack: Any, call: Any, *faults: Fault) -> None:
     """The routes before the faults' one succeed; the faults' route fails; then everything
     that must hold after it is checked."""
     step = faults[0].step
-    injector = FaultInjector(*faults).attach(*clients_of(stack))
+    org = org_of(stack, members_for(faults[0]))
+    injector = FaultInjector(*faults)
+    inject(org, injector)
     handed_out: dict[str, str] = {}  # access key id → grant id
     grant_id: str | None = None
 
@@ -209,19 +271,30 @@ def _fail_a_route(stack: Any, call: Any, *faults: Fault) -> None:
         # The failure is over: the same request again (a fresh nonce) is answered at once.
         retried = _guarded(call, step, grant_id)
         keep(retried[1])
+    stop_injecting(org, injector)
 
     # No credentials left the broker without their session record.
-    recorded = _session_keys(stack)
+    items = stack.table_items()
+    recorded = _session_keys(items)
     assert {k: recorded.get(k) for k in handed_out} == handed_out
+    # No slot held for a grant that is not active (the owner's next grant refused for nothing).
+    assert slots_held_by_closed_grants(items, now=int(time.time())) == []
+    # A revocation answered is in force: every grant the ledger lists as revoked on a shared
+    # role is on that role's deny (a per-grant role's is torn down; the auditor finishes it).
+    assert revoked_not_denied(org) == []
 
-    # One auditor run once every session is over: nothing assumable outside the ledger.
-    expiry = max(int(i["expires_at"]["N"]) for i in stack.grant_items())
-    report = make_auditor(stack).run(at=expiry + SESSION_AND_SKEW + 1)
+    # One auditor run over every account once every session is over: nothing assumable
+    # outside the ledger, every grant role gone, every grant cleaned, no quota held.
+    expiry = max(int(i["expires_at"]["N"]) for i in items if i["sk"]["S"] == "GRANT")
+    report = org.auditor().run(at=expiry + SESSION_AND_SKEW + 1)
     assert not [f for f in report.findings if f.kind in FAILURE_FINDINGS], report.findings
-    assert assumable_outside_the_ledger(stack) == []
-    assert stack.jit_roles() == []
-    assert {i["status"]["S"] for i in stack.grant_items()} == {GrantStatus.CLEANED.value}
-    assert quotas(stack) == ({}, {}), "the role quotas leaked"
+    assert report.complete, report.accounts
+    assert assumable_outside_the_ledger(org) == []
+    assert org.grant_roles() == []
+    items = stack.table_items()
+    grants = [i for i in items if i["sk"]["S"] == "GRANT"]
+    assert {i["status"]["S"] for i in grants} == {GrantStatus.CLEANED.value}
+    assert quotas(items) == ({}, {}), "the role quotas leaked"
     assert retried[0] == SUCCESS[step], f"the request again after the 503: {retried}"
 
 
@@ -232,77 +305,93 @@ def test_a_failed_call_in_the_grant_path_gives_a_clear_error_and_leaves_nothing_
 
 
 def test_a_failed_clean_up_after_a_failed_grant_request_holds_the_same(stack, call, rollback_pair):
-    """A grant request fails (one call throttled), and then one of the calls that clean up
-    after it (remove the half-made role, record the grant failed, give back its slot and
-    quotas, deny the role whose session was discarded) fails too."""
+    """A grant request (in the hub, in a member) fails (one call throttled), and then one of
+    the calls that clean up after it (remove the half-made role, record the grant failed,
+    give back its slot and quotas, deny the role whose session was discarded) fails too."""
     _fail_a_route(stack, call, *rollback_pair)
 
 
 # ------------------------------------------------------------------ the auditor
-def _reported(report: Any, injector: FaultInjector, roles: dict[str, str]) -> list[Any]:
-    """Findings the fault-free run did not have that name what the faulted call was about."""
+def _new_findings(report: Any, roles: dict[str, Subject]) -> list[Any]:
+    """Findings the fault-free run did not have."""
     baseline = recording().audit_findings
-    label_of = {name: label for label, name in roles.items()}
-    subjects = injector.subjects()
-    return [
-        f
-        for f in report.findings
-        if (f.kind, label_of.get(f.role_name or "", f.role_name)) not in baseline
-        and (f.role_name in subjects or f.grant_id in subjects)
-    ]
+    return [f for f in report.findings if (f.kind, finding_label(f, roles)) not in baseline]
+
+
+def _reported(
+    report: Any, injector: FaultInjector, roles: dict[str, Subject], fault: Fault
+) -> list[Any]:
+    """New findings that name what the faulted call was about (its subject's role or grant,
+    or what the call named)."""
+    named = injector.subjects() | (roles[fault.subject].keys if fault.subject else set())
+    return [f for f in _new_findings(report, roles) if f.role_name in named or f.grant_id in named]
 
 
 def test_a_failed_call_in_the_auditor_is_reported_and_a_rerun_completes_the_work(
     stack, call, audit_fault
 ):
-    """The scenario holds the role the faulted call was about; for the run's own reads, the
-    broker's expired grant and the decoys."""
+    """The scenario holds the role (or grant) the faulted call was about; for the run's own
+    calls (the ledger's read, each account's execution role, cursor and listing), the
+    broker's expired grant and the decoys, in the hub."""
     fault: Fault = audit_fault
+    org = org_of(stack, members_for(fault))
     rec = recording()
     labels = (fault.subject,) if fault.subject else ("via-api", *DECOYS)
-    roles = build_audit_scenario(stack, call, labels)
-    keys = about(roles[fault.subject]) if fault.subject else None
-    injector = FaultInjector(fault, about=keys).attach(*clients_of(stack))
+    roles = build_audit_scenario(org, call, labels)
+    every_key = {key for subject in roles.values() for key in subject.keys}
+    if fault.subject:
+        injector = FaultInjector(fault, about=roles[fault.subject].keys)
+    else:
+        injector = FaultInjector(fault, not_about=every_key)
+    inject(org, injector)
     raised: Exception | None = None
     with retries_without_waiting():
         with injector.armed():
             try:
-                report = audit_run(make_auditor, stack)
+                report = audit_run(org)
             except Exception as exc:  # judged below
                 raised, report = exc, None
         assert injector.failed_calls >= 1, "the faulted call was never made"
 
         # Never a role it cannot prove it owns: the decoys are as they were.
         for label in set(DECOYS) & set(roles):
-            now, before = role_state(stack, roles[label]), rec.audit_state[label]
+            now, before = role_state(org, roles[label]), rec.audit_state[label]
             assert (now.exists, now.denied, now.inline) == (
                 before.exists,
                 before.denied,
                 before.inline,
             ), label
 
-        # What it could not do is reported: a typed error for the run's own reads (a failed
-        # listing: the account's finding, its sweep stopped there), otherwise a finding about
-        # that role, unless the fault changed nothing.
+        # What it could not do is reported: a typed error for the run's own reads; an account
+        # whose execution role or listing failed is that account's finding (its sweep stopped
+        # there, the other accounts swept); otherwise a finding about that role or grant,
+        # unless the fault changed nothing.
         if raised is not None:
             assert isinstance(raised, BrokerError), repr(raised)
             assert fault.subject is None, f"one role's trouble ended the run: {raised!r}"
-        elif fault.operation == "ListRoles":
+        elif fault.operation in ("ListRoles", "AssumeRole"):
             assert fault.subject is None
-            assert [f.kind for f in report.findings] == ["account_unreachable"], report.findings
-        elif not _reported(report, injector, roles):
+            new = _new_findings(report, roles)
+            assert [f.kind for f in new] == ["account_unreachable"], report.findings
+            stopped = [a.account for a in report.accounts if not a.complete]
+            assert stopped == [new[0].account], report.accounts
+            assert len(report.accounts) == 3
+        elif not _reported(report, injector, roles, fault):
             expected = {label: rec.audit_state[label] for label in roles}
-            assert scenario_state(stack, roles) == expected, (
+            assert scenario_state(org, roles) == expected, (
                 "work left undone and not reported",
                 report.findings,
             )
 
         # A rerun completes the work.
-        rerun = audit_run(make_auditor, stack)
-    assert scenario_state(stack, roles) == {label: rec.audit_state[label] for label in roles}
+        rerun = audit_run(org)
+    stop_injecting(org, injector)
+    assert scenario_state(org, roles) == {label: rec.audit_state[label] for label in roles}
     expected_findings = {f for f in rec.audit_findings if f[1] in roles}
     assert findings_by_label(rerun, roles) == expected_findings
-    counters, holders = quotas(stack)
+    counters, holders = quotas(stack.table_items())
     assert counters == holders, "the role quotas do not match the ledger"
-    decoys = {roles[label] for label in set(DECOYS) & set(roles)}
-    assert [r for r in assumable_outside_the_ledger(stack) if r.split()[0] not in decoys] == []
+    decoys = {
+        f"{roles[label].account}:{roles[label].role_name}" for label in set(DECOYS) & set(roles)
+    }
+    assert [r for r in assumable_outside_the_ledger(org) if r.split()[0] not in decoys] == []

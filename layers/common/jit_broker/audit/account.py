@@ -408,7 +408,10 @@ class AccountSweep:
                     self._finding("action_failed", None, grant.grant_id, f"{role}: {exc.message}")
                 continue
             for grant in grants:
-                self._clean(grant)
+                try:  # off the list already: the next run cleans it (one grant's trouble)
+                    self._clean(grant)
+                except BrokerError as exc:
+                    self._finding("action_failed", None, grant.grant_id, exc.message)
 
     def _unlist(self, profile: str, grant_ids: list[str]) -> SharedRole | None:
         """These revoked grants' sessions are all over: off the ledger's list, then the
