@@ -11,7 +11,7 @@ from jit_broker import documents, naming
 from jit_broker.adapters.iam import Iam, RoleSpec
 from jit_broker.adapters.iam_audit import IamAudit
 from jit_broker.adapters.ledger import Ledger
-from jit_broker.cleanup import Auditor
+from jit_broker.audit import Auditor
 from jit_broker.models.domain import Grant, GrantStatus
 from jit_broker.settings import AuditSettings
 from jit_local.seed import ROLE_PATH

@@ -14,7 +14,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from jit_broker import runtime
-from jit_broker.cleanup import AuditGate, LambdaAuditRunner
+from jit_broker.audit import AuditGate, LambdaAuditRunner
 from jit_broker.models.audit import AuditReport, AuditRequest
 from jit_broker.settings import Settings
 from tests.conftest import FROZEN_AT

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from jit_broker import documents, naming
 from jit_broker.adapters.ledger import Ledger
-from jit_broker.cleanup import AS_CURRENT_PROFILE, AS_WRITTEN
+from jit_broker.audit import AS_CURRENT_PROFILE, AS_WRITTEN
 from jit_broker.documents import policy_digest
 from jit_broker.models.domain import GrantStatus
 from jit_local.seed import ROLE_PATH

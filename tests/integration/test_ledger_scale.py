@@ -315,7 +315,7 @@ def test_the_active_view_refuses_any_other_status_with_400(stack: Stack, api: An
 
 def test_the_audit_route_reads_the_ledger_by_index_and_key_only(stack: Stack, api: Any) -> None:
     from jit_broker.adapters.policy_source import load_policy
-    from jit_broker.cleanup import AuditGate
+    from jit_broker.audit import AuditGate
     from jit_broker.models.audit import AuditReport, AuditRequest
     from jit_broker.settings import Settings
     from tests.integration.cleanup_support import make_auditor

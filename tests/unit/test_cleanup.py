@@ -11,7 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from jit_broker.adapters.iam_audit import IamAudit
-from jit_broker.cleanup import canonical, deletable_at, grant_id_of, run_from_event
+from jit_broker.audit import canonical, deletable_at, grant_id_of, run_from_event
 from jit_broker.errors import AwsUnavailable, BadRequest
 from jit_broker.models.audit import AuditEvent
 

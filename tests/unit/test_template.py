@@ -1550,7 +1550,7 @@ def test_alarmed_metrics_are_the_ones_the_functions_publish(translated):
     # would never fire.
     import inspect
 
-    from jit_broker.cleanup import Auditor
+    from jit_broker.audit import Auditor
     from jit_broker.errors import LedgerUnavailable
     from jit_broker.observability import metrics
 
