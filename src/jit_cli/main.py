@@ -4,6 +4,8 @@ Commands (``jit COMMAND --help`` shows each one's flags and examples)::
 
     jit configure PROFILE [--name jit-PROFILE] [--source-profile P] [--account ID] [--reason R]
                           [--duration D]   an AWS config profile whose credential_process is jit
+    jit init BROKER_URL [--source-profile P] [--reason R]   the broker in jit's config file and
+                          an AWS profile for every profile you may request (checked first)
     jit credential-process PROFILE ...   what that profile runs (JSON for the SDKs)
     jit exec PROFILE [--reason R] -- CMD ARGS...   run CMD with the credentials in its env
     jit env PROFILE [--format sh|fish|json|ini]   credentials to eval or to paste
@@ -103,6 +105,12 @@ EXAMPLES: dict[str, str] = {
         'jit configure s3-read --source-profile work --reason "nightly export checks"\n'
         "  aws s3 ls s3://example-bucket/ --profile jit-s3-read\n"
         "  jit configure s3-read --account 210987654321 --name jit-s3-read-member-a"
+    ),
+    "init": (
+        "jit init https://ID.execute-api.REGION.amazonaws.com/prod --source-profile work\n"
+        '  jit init URL --reason "daily operations" --env prod\n'
+        "  (one AWS profile per profile, jit-PROFILE; per account, jit-PROFILE-ACCOUNT;\n"
+        "  a profile that needs a reason or a ticket is skipped unless one is given)"
     ),
     "credential-process": (
         "(written by jit configure into ~/.aws/config)\n"
@@ -347,6 +355,20 @@ def _add_session_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     _add_wanted(configure, "recorded reason")
     configure.add_argument("--name", help="AWS profile name to write (default jit-PROFILE)")
     configure.add_argument(
+        "--source-profile",
+        help="AWS profile credential-process signs with (default: --profile, AWS_PROFILE, "
+        "else the default chain)",
+    )
+    init = add(
+        "init",
+        "name a broker URL in jit's config file and configure every profile you may request",
+        local=cmd_init,
+    )
+    init.add_argument("broker_url", metavar="BROKER_URL", help="the broker's URL (with the stage)")
+    init.add_argument("--reason", type=_text, help="recorded reason (profiles that need one)")
+    init.add_argument("--ticket", type=_text, help="recorded ticket (profiles that need one)")
+    init.add_argument("--duration", type=_duration, help=f"grant window: {DURATION_HELP}")
+    init.add_argument(
         "--source-profile",
         help="AWS profile credential-process signs with (default: --profile, AWS_PROFILE, "
         "else the default chain)",
@@ -700,8 +722,12 @@ def jit_executable() -> str:
     return shutil.which("jit") or "jit"
 
 
+def _work_region_for_config(args: argparse.Namespace) -> str | None:
+    return args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
 def cmd_configure(args: argparse.Namespace) -> str:
-    from jit_cli import awsconfig
+    from jit_cli import awsconfig, onboard
 
     name = awsconfig.check_profile_name(args.name or f"jit-{args.profile_name}")
     source = args.source_profile or signing_profile(args.aws_profile, os.environ)
@@ -713,20 +739,28 @@ def cmd_configure(args: argparse.Namespace) -> str:
             exit_code=ExitCode.USAGE,
         )
     api_url = resolve_api_url(args.api_url, os.environ, args.env_name)
-    words = [jit_executable(), "credential-process", args.profile_name, "--api-url", api_url]
-    if source:
-        words += ["--source-profile", awsconfig.check_profile_name(source)]
-    if args.account is not None:
-        words += ["--account", args.account]
-    for flag, value in (("--reason", args.reason), ("--ticket", args.ticket)):
-        if value is not None:
-            words += [flag, awsconfig.single_line(flag, value)]
-    if args.duration is not None:
-        words += ["--duration", str(args.duration)]
-    values = {"credential_process": awsconfig.command_line(words)}
-    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if region:
-        values["region"] = region
+    values = onboard.process_values(
+        jit_executable(),
+        args.profile_name,
+        api_url,
+        source=source,
+        account=args.account,
+        reason=args.reason,
+        ticket=args.ticket,
+        duration=args.duration,
+        region=_work_region_for_config(args),
+    )
+    # Asked as the identity credential_process will sign with: what it may request.
+    client = _connect(api_url, source, args.region)()
+    views = onboard.profile_views(client.call("GET", "/v1/profiles"))
+    onboard.check(
+        onboard.find(views, args.profile_name),
+        reason=args.reason,
+        ticket=args.ticket,
+        duration=args.duration,
+        duration_text=None,
+        account=args.account,
+    )
     path = awsconfig.config_path(os.environ)
     replaced = awsconfig.configure(path, name, values)
     print(f"jit: try it: aws sts get-caller-identity --profile {name}", file=sys.stderr)
@@ -736,6 +770,78 @@ def cmd_configure(args: argparse.Namespace) -> str:
         "replaced": replaced,
         "signs_as": f"profile {source}" if source else "the default credential chain",
         **values,
+    }
+    return _render(args, result)
+
+
+def cmd_init(args: argparse.Namespace) -> str:
+    """The CLI's config file for BROKER_URL, then every profile the caller may request."""
+    from jit_cli import awsconfig, onboard
+
+    api_url = resolve_api_url(args.broker_url, os.environ)
+    source = args.source_profile or signing_profile(args.aws_profile, os.environ)
+    client = _connect(api_url, source, args.region)()
+    views = onboard.profile_views(client.call("GET", "/v1/profiles"))
+    environment = args.env_name or "default"
+    config_file, config_changed = onboard.write_cli_config(os.environ, environment, api_url)
+    aws_config = awsconfig.config_path(os.environ)
+    configured: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for view in views:
+        for account, aws_name in onboard.aws_profiles(view):
+            try:
+                awsconfig.check_profile_name(aws_name)
+                if source == aws_name:
+                    raise onboard.Refusal(
+                        f"the source profile {source!r} is the profile to write",
+                        "recursive_profile",
+                    )
+                onboard.check(
+                    view,
+                    reason=args.reason,
+                    ticket=args.ticket,
+                    duration=args.duration,
+                    duration_text=None,
+                    account=account,
+                )
+            except CliError as refusal:
+                print(f"jit: skipped {aws_name}: {refusal.message}", file=sys.stderr)
+                skipped.append(
+                    {"aws_profile": aws_name, "profile": view["name"], "why": refusal.message}
+                )
+                continue
+            values = onboard.process_values(
+                jit_executable(),
+                view["name"],
+                api_url,
+                source=source,
+                account=account,
+                reason=args.reason,
+                ticket=args.ticket,
+                duration=args.duration,
+                region=_work_region_for_config(args),
+            )
+            replaced = awsconfig.configure(aws_config, aws_name, values)
+            configured.append(
+                {
+                    "aws_profile": aws_name,
+                    "profile": view["name"],
+                    "account": account,
+                    "replaced": replaced,
+                }
+            )
+    if configured:
+        first = configured[0]["aws_profile"]
+        print(f"jit: try it: aws sts get-caller-identity --profile {first}", file=sys.stderr)
+    result = {
+        "api_url": api_url,
+        "environment": environment,
+        "config_file": config_file,
+        "config_file_changed": config_changed,
+        "aws_config_file": aws_config,
+        "signs_as": f"profile {source}" if source else "the default credential chain",
+        "configured": configured,
+        "skipped": skipped,
     }
     return _render(args, result)
 

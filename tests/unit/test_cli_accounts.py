@@ -237,6 +237,14 @@ def test_at_the_active_grant_cap_a_grant_in_another_account_is_not_reused(
 
 
 def test_configure_pins_the_account_in_the_credential_process_line(jit, fake: FakeBroker) -> None:
+    s3_read = {
+        **test_cli.PROFILES[0],
+        "name": "s3-read",
+        "accounts": [MEMBER_A, MEMBER_B],
+        "reason_required": False,
+    }
+    fake.routes["GET", "/v1/profiles"] = Reply(200, {"profiles": [s3_read]})
+
     result = jit("configure", "s3-read", "--name", "jit-s3-read-a", "--account", MEMBER_A)
 
     assert result.code == 0, result.err
@@ -256,7 +264,7 @@ def test_configure_pins_the_account_in_the_credential_process_line(jit, fake: Fa
         "--api-url": fake.url,
         "--account": MEMBER_A,
     }
-    assert fake.requests == []
+    assert [r.path for r in fake.requests] == ["/v1/profiles"]  # checked, nothing else
 
 
 # ---------------------------------------------------------------- profiles and grants

@@ -48,12 +48,27 @@ def aws_config() -> Path:
 
 # ---------------------------------------------------------------- configure
 
+S3_READ = {**PROFILES[0], "name": "s3-read"}
+
+
+def signs_as_work(fake: FakeBroker) -> None:
+    """AWS profile ``work`` holds the signer's keys; the broker lists s3-read."""
+    fake.routes["GET", "/v1/profiles"] = Reply(200, {"profiles": [S3_READ]})
+    credentials = Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"])
+    credentials.write_text(
+        f"[work]\naws_access_key_id = {test_cli.SIGNER_KEY}\n"
+        f"aws_secret_access_key = {test_cli.SIGNER_SECRET}\n"
+        f"aws_session_token = {test_cli.SIGNER_TOKEN}\n"
+    )
+
 
 def test_configure_writes_a_credential_process_profile_and_keeps_other_sections(
     jit, fake: FakeBroker
 ) -> None:
     aws_config().write_text(OTHER_SECTIONS)
     aws_config().chmod(0o640)
+    signs_as_work(fake)
+    fake.region = "eu-west-1"  # --region below: the profile's region and the signing region
 
     result = jit(
         "configure",
@@ -91,10 +106,14 @@ def test_configure_writes_a_credential_process_profile_and_keeps_other_sections(
     assert section["region"] == "eu-west-1"
     assert stat.S_IMODE(aws_config().stat().st_mode) == 0o640
     assert json.loads(result.out)["replaced"] is False
-    assert fake.requests == []
+    assert [(r.path, r.signature_error) for r in fake.requests] == [("/v1/profiles", None)]
 
 
-def test_configure_again_replaces_only_its_own_section(jit, fake: FakeBroker) -> None:
+def test_configure_again_replaces_only_its_own_section(
+    jit, fake: FakeBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.routes["GET", "/v1/profiles"] = Reply(200, {"profiles": [S3_READ]})
+    monkeypatch.setenv("AWS_REGION", fake.region)  # not [default]'s region with its comment
     aws_config().write_text(OTHER_SECTIONS)
     jit("configure", "s3-read", "--name", "mine", "--reason", "first")
     with aws_config().open("a") as handle:
