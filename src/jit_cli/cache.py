@@ -255,15 +255,45 @@ def clear(environ: Environ) -> int:
         return 0
     removed = 0
     for name in names:
-        if name.endswith((".json", ".lock")):
+        if name.endswith((".json", ".lock", REVOKED_SUFFIX)):
             with _ignored_os_error():
                 os.unlink(os.path.join(folder, name))
                 removed += name.endswith(".json") and not name.startswith(".tmp-")
     return removed
 
 
+REVOKED_SUFFIX = ".revoked"
+
+
+def revoked_grant(cache_key: str, environ: Environ) -> str | None:
+    """The grant id a revoke removed from under ``cache_key`` (so the next new grant there
+    is announced as replacing it), else None."""
+    data = _read_bytes(os.path.join(directory(environ), cache_key + REVOKED_SUFFIX))
+    try:
+        note = json.loads(data) if data else None
+    except ValueError:
+        return None
+    grant_id = note.get("grant") if isinstance(note, dict) else None
+    return grant_id if isinstance(grant_id, str) else None
+
+
+def forget_revoked(cache_key: str, environ: Environ) -> None:
+    with _ignored_os_error():
+        os.unlink(os.path.join(directory(environ), cache_key + REVOKED_SUFFIX))
+
+
+def _note_revoked(folder: str, cache_key: str, grant_id: str) -> None:
+    path = os.path.join(folder, cache_key + REVOKED_SUFFIX)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    with _ignored_os_error():
+        fd = os.open(path, flags, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"grant": grant_id}, handle)
+
+
 def forget_grant(grant_id: str, environ: Environ) -> int:
-    """Remove the entries that hold sessions of ``grant_id`` (after a revoke)."""
+    """Remove the entries that hold sessions of ``grant_id`` (after a revoke), leaving a
+    note under each key (:func:`revoked_grant`)."""
     folder = directory(environ)
     try:
         names = [name for name in os.listdir(folder) if name.endswith(".json")]
@@ -280,6 +310,7 @@ def forget_grant(grant_id: str, environ: Environ) -> int:
             with _ignored_os_error():
                 os.unlink(os.path.join(folder, name))
                 removed += 1
+            _note_revoked(folder, name.removesuffix(".json"), grant_id)
     return removed
 
 

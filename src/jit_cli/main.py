@@ -267,6 +267,14 @@ def _add_wanted(
     _add_account(sub)
 
 
+def _add_new(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--new",
+        action="store_true",
+        help="a new grant even if one of the profile is active (its reason/duration may differ)",
+    )
+
+
 def _add_no_cache(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--no-cache",
@@ -386,11 +394,13 @@ def _add_session_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     _add_wanted(run)
     _add_no_cache(run)
+    _add_new(run)
     env = add(
         "env", "print the profile's credentials for a shell or a credentials file", local=cmd_env
     )
     _add_wanted(env, optional_profile=True)
     _add_no_cache(env)
+    _add_new(env)
     env.add_argument(
         "--format",
         choices=("sh", "fish", "json", "ini"),
@@ -407,6 +417,7 @@ def _add_session_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     console = add("console", "print an AWS console sign-in URL for the profile", local=cmd_console)
     _add_wanted(console)
     _add_no_cache(console)
+    _add_new(console)
     console.add_argument("--open", action="store_true", help="open it in the browser instead")
 
 
@@ -567,8 +578,20 @@ def _client(args: argparse.Namespace) -> BrokerClient:
 
 def _wanted(args: argparse.Namespace) -> session.Wanted:
     return session.Wanted(
-        args.profile_name, args.reason, args.duration, args.ticket, account=args.account
+        args.profile_name,
+        args.reason,
+        args.duration,
+        args.ticket,
+        account=args.account,
+        new=bool(getattr(args, "new", False)),
+        # a credential_process profile's recorded flags never refuse a grant to reuse
+        strict=args.command != "credential-process",
     )
+
+
+def _say(line: str) -> None:
+    """One decision, on stderr (stdout is the credentials)."""
+    print(f"jit: {line}", file=sys.stderr)
 
 
 def _session_entry(args: argparse.Namespace, profile: str | None) -> dict[str, Any]:
@@ -581,7 +604,7 @@ def _session_entry(args: argparse.Namespace, profile: str | None) -> dict[str, A
         cache_key = cache.key(api_url, identity, "profile", args.profile_name, args.account)
     from_flag = bool(args.aws_profile or getattr(args, "source_profile", None))
     connect = _connect(api_url, profile, args.region, from_flag)
-    return session.obtain(connect, _wanted(args), api_url, cache_key, environ)
+    return session.obtain(connect, _wanted(args), api_url, cache_key, environ, _say)
 
 
 def _work_region(args: argparse.Namespace, environ: Mapping[str, str]) -> str:

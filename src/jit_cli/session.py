@@ -12,11 +12,18 @@ The order (``obtain``):
 
 Steps 2 and 3 run under an exclusive lock on the entry, re-reading the cache once the lock
 is held: two SDK processes starting at once make one grant, not two.
+
+Every decision is one line through ``say`` (stderr): ``using grant g-… (s3-read, 42 min
+left)`` or ``new grant g-… until 19:50`` (local time), naming the grant it replaces when one
+was revoked or ended. ``Wanted.new`` skips steps 1 and 2 (and never falls back to an active
+grant in step 3); ``Wanted.strict`` refuses to reuse a grant whose reason or window differs
+from the ``--reason``/``--duration`` given, saying to pass ``--new`` or drop the flag.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +45,15 @@ class Wanted:
     duration: int | None = None
     ticket: str | None = None
     account: str | None = None  # None: the profile's only account (the broker refuses if several)
+    new: bool = False  # --new: always a new grant
+    strict: bool = False  # refuse to reuse a grant whose reason or window differs from these
+
+
+Say = Callable[[str], None]
+
+
+def _silent(line: str) -> None:
+    return None
 
 
 ACTIVE_GRANTS_PATH = "/v1/grants?status=active"  # the caller's active grants only
@@ -60,9 +76,68 @@ def _entry(answer: Mapping[str, Any], api_url: str, profile: str) -> dict[str, A
     return {
         "api_url": api_url,
         "profile": profile,
-        "grant": {"id": grant["id"], "expires_at": expires_at},
+        "grant": {"id": grant["id"], "expires_at": expires_at, **_terms(grant)},
         "credentials": {name: creds[name] for name in (*cache.CREDENTIAL_FIELDS, "expiration")},
     }
+
+
+def _terms(grant: Mapping[str, Any]) -> dict[str, Any]:
+    """What a reuse is checked against: the grant's reason and window (seconds)."""
+    terms: dict[str, Any] = {}
+    if isinstance(grant.get("window"), int):
+        terms["window"] = grant["window"]
+    if isinstance(grant.get("reason"), str):
+        terms["reason"] = grant["reason"]
+    created, expires = grant.get("created_at"), grant.get("expires_at")
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (created, expires)):
+        terms["window"] = expires - created  # type: ignore[operator]
+    return terms
+
+
+def time_left(seconds: float) -> str:
+    """``42 min left``, ``1 h 05 min left``."""
+    minutes = max(0, int(seconds) // 60)
+    if minutes < 60:
+        return f"{minutes} min left"
+    return f"{minutes // 60} h {minutes % 60:02d} min left"
+
+
+def local_time(epoch: float, at: float) -> str:
+    """``19:50`` in local time (with the date when that is not today's)."""
+    moment, today = time.localtime(epoch), time.localtime(at)
+    if moment[:3] == today[:3]:
+        return time.strftime("%H:%M", moment)
+    return time.strftime("%Y-%m-%d %H:%M", moment)
+
+
+def _minutes(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
+def using_line(grant: Mapping[str, Any], profile: str, at: float) -> str:
+    return f"using grant {grant['id']} ({profile}, {time_left(grant['expires_at'] - at)})"
+
+
+def check_reuse(wanted: Wanted, grant: Mapping[str, Any], at: float) -> None:
+    """Refuse (``strict``) to reuse ``grant`` when the asked reason or window differs."""
+    if not wanted.strict:
+        return
+    differences = []
+    if wanted.reason is not None and grant.get("reason") not in (None, wanted.reason):
+        differences.append(("--reason", f"its reason is {grant['reason']!r}"))
+    window = grant.get("window")
+    if wanted.duration is not None and window is not None and window != wanted.duration:
+        differences.append(("--duration", f"its window is {_minutes(int(window))}"))
+    if not differences:
+        return
+    flags = " and ".join(flag for flag, _ in differences)
+    raise CliError(
+        f"grant {grant['id']} ({wanted.profile}, {time_left(grant['expires_at'] - at)}) would "
+        f"be reused, but {' and '.join(why for _, why in differences)}: pass --new for a new "
+        f"grant, or drop {flags} to use it",
+        code="grant_differs",
+        exit_code=ExitCode.USAGE,
+    )
 
 
 def _session_in(client: BrokerClient, grant_id: str) -> dict[str, Any] | None:
@@ -75,7 +150,7 @@ def _session_in(client: BrokerClient, grant_id: str) -> dict[str, Any] | None:
         raise
 
 
-def _active_grant(client: BrokerClient, wanted: Wanted, at: float) -> str | None:
+def _active_grant(client: BrokerClient, wanted: Wanted, at: float) -> dict[str, Any] | None:
     """The caller's latest active grant of the wanted profile (and account, if named)."""
     grants = client.call("GET", ACTIVE_GRANTS_PATH).get("grants", [])
     active = [
@@ -88,36 +163,78 @@ def _active_grant(client: BrokerClient, wanted: Wanted, at: float) -> str | None
         and isinstance(grant.get("expires_at"), int)
         and grant["expires_at"] > at
     ]
-    return max(active, key=lambda grant: grant["expires_at"])["id"] if active else None
+    if not active:
+        return None
+    latest = max(active, key=lambda grant: grant["expires_at"])
+    return {"id": latest["id"], "expires_at": latest["expires_at"], **_terms(latest)}
 
 
-def _new_grant(client: BrokerClient, wanted: Wanted, at: float) -> dict[str, Any]:
+def _new_grant(
+    client: BrokerClient, wanted: Wanted, at: float, say: Say
+) -> tuple[dict[str, Any], bool]:
+    """A new grant's answer, or (at the profile's active-grant cap) a session in the active
+    grant; and whether it is that reused grant."""
     body: dict[str, Any] = {"profile": wanted.profile, "nonce": nonce()}
     for name in ("reason", "duration", "ticket", "account"):
         if getattr(wanted, name) is not None:
             body[name] = getattr(wanted, name)
     try:
-        return client.call("POST", "/v1/grants", body, wait=GRANT_WAIT)
+        return client.call("POST", "/v1/grants", body, wait=GRANT_WAIT), False
     except CliError as error:
-        if error.exit_code != ExitCode.RATE_LIMITED:
+        if error.exit_code != ExitCode.RATE_LIMITED or wanted.new:
             raise
-        grant_id = _active_grant(client, wanted, at)
-        answer = _session_in(client, grant_id) if grant_id else None
+        active = _active_grant(client, wanted, at)
+        if active is None:
+            raise
+        check_reuse(wanted, active, at)
+        answer = _session_in(client, active["id"])
         if answer is None:
             raise
-        return answer
+        say(using_line(active, wanted.profile, at) + " (the profile allows no other)")
+        return answer, True
 
 
 def fetch(
-    client: BrokerClient, wanted: Wanted, api_url: str, previous: dict[str, Any] | None, at: float
+    client: BrokerClient,
+    wanted: Wanted,
+    api_url: str,
+    previous: dict[str, Any] | None,
+    at: float,
+    say: Say = _silent,
+    revoked: str | None = None,
 ) -> dict[str, Any]:
     """A new entry: a session in ``previous``'s grant while it lasts, else a new grant."""
     answer = None
-    if previous is not None and previous["grant"]["expires_at"] > at:
+    known: dict[str, Any] = {}
+    if previous is not None and not wanted.new and previous["grant"]["expires_at"] > at:
+        check_reuse(wanted, previous["grant"], at)
         answer = _session_in(client, previous["grant"]["id"])
+        if answer is not None:
+            say(using_line(previous["grant"], wanted.profile, at))
+            known = _terms(previous["grant"])
+        else:
+            revoked = previous["grant"]["id"]
     if answer is None:
-        answer = _new_grant(client, wanted, at)
-    return _entry(answer, api_url, wanted.profile)
+        answer, reused = _new_grant(client, wanted, at, say)
+        if not reused:
+            _say_new(say, grant_from(answer), at, revoked)
+        return _entry(answer, api_url, wanted.profile)
+    fresh = _entry(answer, api_url, wanted.profile)
+    fresh["grant"] = {**known, **fresh["grant"]}  # what the session's answer may omit
+    return fresh
+
+
+def _say_new(say: Say, grant: Mapping[str, Any], at: float, replaced: str | None) -> None:
+    expires_at = grant.get("expires_at")
+    until = (
+        f" until {local_time(expires_at, at)}"
+        if isinstance(expires_at, int) and not isinstance(expires_at, bool)
+        else ""
+    )
+    line = f"new grant {grant['id']}{until}"
+    if replaced is not None and replaced != grant["id"]:
+        line = f"grant {replaced} was revoked or has ended: {line}"
+    say(line)
 
 
 def obtain(
@@ -126,19 +243,29 @@ def obtain(
     api_url: str,
     cache_key: str | None,
     environ: Mapping[str, str],
+    say: Say = _silent,
 ) -> dict[str, Any]:
     """Credentials for ``wanted`` (steps in the module docstring); no cache if key is None."""
     env = dict(environ)
     at = cache.now(env)
     if cache_key is None:
-        return fetch(connect(), wanted, api_url, None, at)
-    entry = cache.read(cache_key, env)
+        return fetch(connect(), wanted, api_url, None, at, say)
+    entry = None if wanted.new else cache.read(cache_key, env)
     if entry is not None and cache.is_fresh(entry, at):
-        return entry
+        return _hit(entry, wanted, at, say)
     with cache.Lock(cache_key, env):
         entry = cache.read(cache_key, env)
-        if entry is not None and cache.is_fresh(entry, at):
-            return entry
-        fresh = fetch(connect(), wanted, api_url, entry, at)
+        if entry is not None and not wanted.new and cache.is_fresh(entry, at):
+            return _hit(entry, wanted, at, say)
+        revoked = cache.revoked_grant(cache_key, env)
+        fresh = fetch(connect(), wanted, api_url, entry, at, say, revoked)
         cache.write(cache_key, fresh, env)
+        if revoked is not None:
+            cache.forget_revoked(cache_key, env)
         return fresh
+
+
+def _hit(entry: dict[str, Any], wanted: Wanted, at: float, say: Say) -> dict[str, Any]:
+    check_reuse(wanted, entry["grant"], at)
+    say(using_line(entry["grant"], wanted.profile, at))
+    return entry
