@@ -310,7 +310,7 @@ class LocalStack:
     def _start_broker(self, seeded: seed.Seeded) -> None:
         from jit_broker import runtime
         from jit_broker.adapters.policy_source import load_policy
-        from jit_broker.cleanup import AuditGate
+        from jit_broker.audit import AuditGate
         from jit_broker.settings import Settings
         from jit_local.credentials import moto_key_lookup
         from jit_local.execute_api import moto_identity_policies

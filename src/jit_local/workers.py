@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
 
-    from jit_broker.cleanup import AuditRunner
+    from jit_broker.audit import AuditRunner
     from jit_broker.models.audit import AuditReport, AuditRequest
 
 __all__ = [
@@ -80,7 +80,7 @@ PRELOAD = (
     "jit_broker.adapters.ledger",
     "jit_broker.adapters.policy_source",
     "jit_broker.adapters.sts",
-    "jit_broker.cleanup",
+    "jit_broker.audit",
     "jit_broker.identity",
     "jit_broker.models.audit",
     "jit_broker.models.input",
@@ -380,7 +380,7 @@ def _wire_broker(wiring: BrokerWiring, clock: _StackClock, audit: _StackAuditRun
 
     from jit_broker import runtime
     from jit_broker.adapters.policy_source import load_policy
-    from jit_broker.cleanup import AuditGate
+    from jit_broker.audit import AuditGate
     from jit_broker.settings import Settings
     from jit_local.lambda_env import role_session
 
