@@ -16,6 +16,7 @@ import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
 
+from jit_cli.cache import on_windows
 from jit_cli.errors import CliError, ExitCode
 
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
@@ -108,7 +109,8 @@ def write_atomically(path: str, text: str) -> None:
         mode = 0o600
     fd, temporary = tempfile.mkstemp(prefix=".jit-", dir=folder)
     try:
-        os.fchmod(fd, mode)
+        if not on_windows():  # no POSIX modes there (and no os.fchmod before 3.13)
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

@@ -26,10 +26,14 @@ files (e.g. ``aws sso login`` into another account of an SSO profile whose confi
 account). Run ``jit cache clear`` (or pass ``--no-cache``) after such a switch.
 
 A file is used only if it is a regular file owned by this user with no group/other
-permission bits, in a directory owned by this user, parses as JSON, has this format version
+permission bits, in a directory owned by this user (on Windows, where modes and owners do not
+apply, the per-user profile directory's ACL is what keeps it private), parses as JSON, has this format version
 and this exact key, and holds well-formed credentials. Anything else is a miss (and is
 overwritten on the next write). A hit needs more than :data:`REFRESH_MARGIN` seconds left
 before the session *or* the grant ends, whichever is first.
+
+The lock (:class:`Lock`) is ``fcntl.flock`` on POSIX and ``msvcrt.locking`` on Windows, chosen
+when it is taken (:func:`on_windows`); a read never imports either.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import time
 
 try:  # the builtin module: hashlib would load OpenSSL, a few ms on every hit
@@ -54,6 +59,11 @@ _AWS_FILES = (
     ("AWS_CONFIG_FILE", "~/.aws/config"),
     ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
 )
+
+
+def on_windows() -> bool:
+    """Windows (no POSIX owners, modes or flock): read when asked, so tests can pretend."""
+    return sys.platform == "win32"
 
 
 def now(environ: Environ | None = None) -> float:
@@ -107,15 +117,24 @@ def path_for(cache_key: str, environ: Environ) -> str:
 
 
 def _private_to_me(info: os.stat_result) -> bool:
+    if on_windows():  # no owner or group/other bits: the profile directory's ACL decides
+        return True
     return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+
+
+def _owned_by_me(info: os.stat_result) -> bool:
+    return on_windows() or info.st_uid == os.getuid()
+
+
+_OPEN_FLAGS = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
 def _read_bytes(path: str) -> bytes | None:
     """The file's bytes if it and its directory are ours and private; else None."""
     try:
-        if os.stat(os.path.dirname(path)).st_uid != os.getuid():
+        if not _owned_by_me(os.stat(os.path.dirname(path))):
             return None
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
     except OSError:
         return None
     try:
@@ -193,6 +212,8 @@ def credential_process_json(entry: dict) -> str:
 def _ensure_directory(environ: Environ) -> str:
     folder = directory(environ)
     os.makedirs(folder, mode=0o700, exist_ok=True)
+    if on_windows():  # mode is ignored there and there is no owner to compare
+        return folder
     info = os.stat(folder)
     if info.st_uid != os.getuid():
         raise PermissionError(f"cache directory {folder} belongs to another user")
@@ -229,21 +250,59 @@ class _ignored_os_error:
 
 
 class Lock:
-    """An exclusive ``flock`` on ``<key>.lock``: one process fetches, the others then hit."""
+    """An exclusive lock on ``<key>.lock``: one process fetches, the others then hit.
+
+    ``fcntl.flock`` on POSIX; on Windows ``msvcrt.locking`` of the file's first byte (its
+    ``LK_LOCK`` tries for about 10 s, then raises: retried up to :attr:`WINDOWS_ATTEMPTS`
+    times). The module is imported here, never by a read.
+    """
+
+    WINDOWS_ATTEMPTS = 30
 
     def __init__(self, cache_key: str, environ: Environ) -> None:
         self._path = os.path.join(_ensure_directory(environ), cache_key + ".lock")
         self._fd = -1
+        self._windows = False
 
     def __enter__(self) -> Lock:
-        import fcntl
+        self._windows = on_windows()
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o600)
+        try:
+            if self._windows:
+                _lock_windows(fd, self.WINDOWS_ATTEMPTS)
+            else:
+                import fcntl
 
-        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
         return self
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self._fd)  # closing releases the lock
+        fd, self._fd = self._fd, -1
+        try:
+            if self._windows:
+                import msvcrt
+
+                os.lseek(fd, 0, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+        finally:
+            os.close(fd)  # on POSIX, closing releases the lock
+
+
+def _lock_windows(fd: int, attempts: int) -> None:
+    import msvcrt
+
+    for attempt in range(attempts):
+        os.lseek(fd, 0, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
+            return
+        except OSError:
+            if attempt == attempts - 1:
+                raise
 
 
 def clear(environ: Environ) -> int:
@@ -284,7 +343,7 @@ def forget_revoked(cache_key: str, environ: Environ) -> None:
 
 def _note_revoked(folder: str, cache_key: str, grant_id: str) -> None:
     path = os.path.join(folder, cache_key + REVOKED_SUFFIX)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _OPEN_FLAGS
     with _ignored_os_error():
         fd = os.open(path, flags, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
