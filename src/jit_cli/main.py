@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from jit_cli import cache, guard, output, session
+from jit_cli import cache, didyoumean, guard, output, session
 from jit_cli.broker import BrokerClient, clean_text
 from jit_cli.errors import EXIT_CODE_MEANINGS, CliError, ExitCode
 from jit_cli.formats import (
@@ -138,6 +138,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(ExitCode.USAGE, f"jit: error: {message} (usage)\n")
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """An unknown command: the nearest one, not argparse's list of every choice."""
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            self.exit(ExitCode.USAGE, didyoumean.unknown_command(value, action.choices) + "\n")
+        super()._check_value(action, value)
 
 
 def version() -> str:
