@@ -8,9 +8,12 @@ Commands (``jit COMMAND --help`` shows each one's flags and examples)::
                           an AWS profile for every profile you may request (checked first)
     jit credential-process PROFILE ...   what that profile runs (JSON for the SDKs)
     jit exec PROFILE [--reason R] -- CMD ARGS...   run CMD with the credentials in its env
+                                     (no CMD: a subshell, $SHELL else /bin/sh)
     jit env PROFILE [--format sh|fish|json|ini]   credentials to eval or to paste
     jit console PROFILE [--open]     an AWS console sign-in URL for the grant
-    jit whoami | profiles | grants [--active] | grant ID | request PROFILE | creds ID | revoke ID
+    jit whoami | profiles | grants [--active] | grant ID | request PROFILE | creds ID
+    jit status                       who you sign as, active grants, cached sessions
+    jit revoke GRANT_ID|PROFILE|--all [--reason R]   end grants now
     jit audit [--dry-run] [--at TIME]   run the auditor now (administrators)
     jit cache clear                  forget cached sessions
     jit completion bash|zsh|fish     shell completion script
@@ -67,9 +70,11 @@ from jit_cli.signing import (
 log = logging.getLogger("jit_cli")
 
 _GRANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_GRANT_ID_SHAPE = re.compile(r"g-[0-9a-f]{24}")  # the broker's ids; any other word is a profile
 _ACCOUNT = re.compile(r"[0-9]{12}")
 _REQUEST_FIELDS = ("id", "profile", "account", "status", "expires_at")
 _NESTING_VARIABLE = "JIT_GRANT_ID"
+_PROMPT_VARIABLE = "JIT_PROMPT"
 _CALLER_PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
 Command = Callable[[BrokerClient, argparse.Namespace], str]
@@ -99,7 +104,16 @@ EXAMPLES: dict[str, str] = {
     "creds": 'jit creds GRANT_ID\n  eval "$(jit creds GRANT_ID --format env)"',
     "grants": "jit grants --output text\n  jit grants --active",
     "grant": "jit grant GRANT_ID",
-    "revoke": "jit revoke GRANT_ID",
+    "revoke": (
+        "jit revoke GRANT_ID\n"
+        '  jit revoke s3-read --reason "done with the export"   (your active grants of it)\n'
+        '  jit revoke --all --reason "end of shift"'
+    ),
+    "status": (
+        "jit status                 (text on a terminal, JSON when piped)\n"
+        "  jit status --output json\n"
+        "  (the broker unreachable: the cached sessions only, and it says so)"
+    ),
     "audit": "jit audit --dry-run\n  jit audit --at 2026-11-28T05:00:00Z   (local stack only)",
     "configure": (
         'jit configure s3-read --source-profile work --reason "nightly export checks"\n'
@@ -116,7 +130,11 @@ EXAMPLES: dict[str, str] = {
         "(written by jit configure into ~/.aws/config)\n"
         "  credential_process = jit credential-process s3-read --api-url URL --reason R"
     ),
-    "exec": 'jit exec s3-read --reason "look at the export" -- aws s3 ls s3://example-bucket/',
+    "exec": (
+        'jit exec s3-read --reason "look at the export" -- aws s3 ls s3://example-bucket/\n'
+        "  jit exec s3-read            (a subshell with the credentials, JIT_PROMPT=jit:s3-read;\n"
+        "                              add $JIT_PROMPT to PS1 to see it; exit to leave)"
+    ),
     "env": (
         'eval "$(jit env s3-read --reason R)"\n'
         "  jit env s3-read --format fish | source\n"
@@ -238,8 +256,8 @@ def _global_flags(suppress: bool) -> _Parser:
     flags.add_argument(
         "--output",
         choices=output.OUTPUTS,
-        default=argparse.SUPPRESS if suppress else "json",
-        help="json (default) or text (tables and lines for people)",
+        default=argparse.SUPPRESS if suppress else None,
+        help="json (default; jit status: text on a terminal) or text (tables and lines for people)",
     )
     flags.add_argument(
         "--debug",
@@ -339,8 +357,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grant = add("grant", "show one grant", cmd_grant)
     grant.add_argument("grant_id", type=_grant_id, metavar="GRANT_ID")
-    revoke = add("revoke", "revoke a grant", cmd_revoke)
-    revoke.add_argument("grant_id", type=_grant_id, metavar="GRANT_ID")
+    revoke = add("revoke", "revoke a grant, your active grants of a profile, or all", cmd_revoke)
+    revoke.add_argument(
+        "target",
+        metavar="GRANT_ID|PROFILE",
+        nargs="?",
+        help="a grant id (g-...), or a profile: your active grants of it",
+    )
+    revoke.add_argument("--all", action="store_true", help="all your active grants")
+    revoke.add_argument("--reason", type=_text, help="why (recorded by the broker)")
+    add("status", "who you sign as, your active grants and the cached sessions", local=cmd_status)
     audit = add("audit", "run the auditor now and print its report (administrators)", cmd_audit)
     audit.add_argument("--dry-run", action="store_true", help="report only, change nothing")
     audit.add_argument(
@@ -499,11 +525,45 @@ def cmd_grant(client: BrokerClient, args: argparse.Namespace) -> str:
     return _render(args, grant_from(client.call("GET", session.grant_path(args.grant_id))))
 
 
+def _revoke_one(client: BrokerClient, grant_id: str, reason: str | None) -> dict[str, Any]:
+    body = {} if reason is None else {"reason": reason}
+    grant = grant_from(client.call("POST", session.grant_path(grant_id, "/revoke"), body))
+    cache.forget_grant(grant_id, dict(os.environ))
+    return grant
+
+
 def cmd_revoke(client: BrokerClient, args: argparse.Namespace) -> str:
-    answer = client.call("POST", session.grant_path(args.grant_id, "/revoke"), {})
-    grant = grant_from(answer)
-    cache.forget_grant(args.grant_id, dict(os.environ))
-    return _render(args, grant)
+    """A grant id revokes that grant; a profile, your active grants of it; --all, all of them."""
+    if args.all == (args.target is not None):
+        raise CliError(
+            "revoke what? jit revoke GRANT_ID, jit revoke PROFILE or jit revoke --all",
+            code="usage",
+            exit_code=ExitCode.USAGE,
+        )
+    if args.target is not None and _GRANT_ID_SHAPE.fullmatch(args.target):
+        return _render(args, _revoke_one(client, args.target, args.reason))
+    grants = [
+        grant
+        for grant in client.call("GET", session.ACTIVE_GRANTS_PATH).get("grants", [])
+        if isinstance(grant, dict)
+        and grant.get("status") == "active"
+        and isinstance(grant.get("id"), str)
+        and (args.all or grant.get("profile") == args.target)
+    ]
+    if not grants and not args.all:
+        raise CliError(
+            f"you have no active grant of profile {clean_text(args.target, 80)!r} "
+            "(jit status lists yours)",
+            code="no_active_grant",
+            exit_code=ExitCode.NOT_FOUND,
+        )
+    revoked = []
+    for grant in grants:
+        revoked.append(_revoke_one(client, grant["id"], args.reason))
+        _say(f"revoked grant {grant['id']} ({clean_text(str(grant.get('profile')), 80)})")
+    if not revoked:
+        _say("you have no active grants: nothing to revoke")
+    return _render(args, revoked, ("id", "profile", "account", "status", "revoked_at"))
 
 
 def cmd_audit(client: BrokerClient, args: argparse.Namespace) -> str:
@@ -691,19 +751,21 @@ def cmd_exec(args: argparse.Namespace) -> str:
             code="nested_exec",
             exit_code=ExitCode.NESTED,
         )
-    if not args.command_argv:
-        raise CliError(
-            "nothing to run: jit exec PROFILE [--reason R] -- COMMAND [ARGS...]",
-            code="usage",
-            exit_code=ExitCode.USAGE,
-        )
     entry = _session_entry(args, signing_profile(args.aws_profile, os.environ))
     environment = child_environment(os.environ, entry, _work_region(args, os.environ))
-    program = args.command_argv[0]
+    argv = list(args.command_argv)
+    if not argv:  # no command: a subshell, with a variable for the prompt
+        argv = [os.environ.get("SHELL") or "/bin/sh"]
+        environment[_PROMPT_VARIABLE] = f"jit:{args.profile_name}"
+        _say(
+            f"a subshell ({argv[0]}) with grant {entry['grant']['id']}'s credentials: "
+            f"exit to leave; ${_PROMPT_VARIABLE} is {environment[_PROMPT_VARIABLE]!r} for PS1"
+        )
+    program = argv[0]
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execvpe(program, args.command_argv, environment)  # noqa: S606  # runs the user's own command, as `jit exec` is asked to  # nosec B606
+        os.execvpe(program, argv, environment)  # noqa: S606  # runs the user's own command, as `jit exec` is asked to  # nosec B606
     except FileNotFoundError:
         raise CliError(
             f"command not found: {clean_text(program, 200)}",
@@ -875,6 +937,44 @@ def cmd_init(args: argparse.Namespace) -> str:
     return _render(args, result)
 
 
+# Failures after which `jit status` still answers from the cache: the broker (or the AWS
+# endpoint that loads the signing keys) unreachable, no keys, or keys that are a grant's.
+_STATUS_FALLBACK = frozenset(
+    {ExitCode.UNAVAILABLE, ExitCode.AWS_UNAVAILABLE, ExitCode.NO_CREDENTIALS}
+)
+
+
+def cmd_status(args: argparse.Namespace) -> str:
+    """Who you sign as, your active grants (the broker), the cached sessions (the cache)."""
+    from jit_cli import status
+
+    api_url = resolve_api_url(args.api_url, os.environ, args.env_name)
+    profile = signing_profile(args.aws_profile, os.environ)
+    document: dict[str, Any] = {
+        "api_url": api_url,
+        "signs_with": status.signs_with(profile, os.environ),
+        "broker_answered": False,
+        "whoami": None,
+        "grants": None,
+    }
+    try:
+        client = _connect(api_url, profile, args.region, bool(args.aws_profile))()
+        document["whoami"] = client.call("GET", "/v1/whoami")
+        grants = client.call("GET", session.ACTIVE_GRANTS_PATH).get("grants", [])
+        document["broker_answered"] = True
+    except CliError as error:
+        if error.exit_code not in _STATUS_FALLBACK and error.code != guard.CODE:
+            raise
+        _say(f"{error.message} ({error.code}): showing the cached sessions only")
+        document["error"] = {"code": error.code, "message": error.message}
+    at = cache.now(os.environ)
+    if document["broker_answered"]:
+        document["grants"] = status.active_grants(grants, at)
+    document["sessions"] = status.sessions(os.environ, at)
+    text_wanted = args.output == "text" or (args.output is None and sys.stdout.isatty())
+    return status.human(document, at) if text_wanted else _render(args, document)
+
+
 def cmd_cache(args: argparse.Namespace) -> str:
     removed = cache.clear(dict(os.environ))
     return _render(args, {"removed": removed, "directory": cache.directory(dict(os.environ))})
@@ -918,9 +1018,49 @@ def _split_exec(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
     return words, None
 
 
+# Flags of jit (and of jit exec) that take a value, to find where exec's command begins.
+_VALUE_FLAGS = frozenset({"--api-url", "--env", "--profile", "--region", "--output"})
+_EXEC_VALUE_FLAGS = _VALUE_FLAGS | {"--reason", "--duration", "--ticket", "--account"}
+
+
+def _positionals(words: Sequence[str], value_flags: frozenset[str]) -> list[int]:
+    """The indexes of the words that are neither flags nor a flag's value."""
+    found, index = [], 0
+    while index < len(words):
+        word = words[index]
+        if word in value_flags:
+            index += 2
+            continue
+        if not word.startswith("-"):
+            found.append(index)
+        index += 1
+    return found
+
+
+def _forgotten_separator(words: Sequence[str]) -> str | None:
+    """For ``jit exec PROFILE CMD ARGS`` without ``--``: the line to type instead; else None."""
+    top = _positionals(words, _VALUE_FLAGS)
+    if not top or words[top[0]] != "exec":
+        return None
+    after = list(words[top[0] + 1 :])
+    positionals = _positionals(after, _EXEC_VALUE_FLAGS)
+    if len(positionals) < 2:
+        return None
+    cut = positionals[1]
+    import shlex
+
+    return shlex.join(["jit", *words[: top[0] + 1], *after[:cut], "--", *after[cut:]])
+
+
 def _parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = build_parser()
     words, command_argv = _split_exec(argv)
+    fixed = None if command_argv is not None else _forgotten_separator(words)
+    if fixed is not None:
+        parser.exit(
+            ExitCode.USAGE,
+            f"jit: error: put -- before the command to run: {fixed} (usage)\n",
+        )
     args, rest = parser.parse_known_args(words)
     if args.command == "exec":
         args.command_argv = command_argv or []

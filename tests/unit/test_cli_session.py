@@ -608,13 +608,6 @@ def test_exec_refuses_to_nest_inside_another_jit_exec(fake: FakeBroker, tmp_path
     assert fake.requests == []
 
 
-def test_exec_without_a_command_is_a_usage_error(jit, fake: FakeBroker) -> None:
-    result = jit("exec", "s3-read", "--reason", "r")
-
-    assert (result.code, result.out) == (ExitCode.USAGE, "")
-    assert fake.requests == []
-
-
 # ---------------------------------------------------------------- console
 
 
