@@ -129,3 +129,19 @@ def test_status_does_not_hide_a_denial(jit, fake: FakeBroker) -> None:
     result = jit("status")
 
     assert (result.code, result.out) == (ExitCode.DENIED, "")
+
+
+def test_status_signing_as_a_grants_session_shows_the_cache_and_what_to_unset(
+    jit, broker: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert jit("credential-process", "s3-read", "--reason", "r").code == 0
+    monkeypatch.setenv("JIT_GRANT_ID", GRANT_ID)  # as after eval "$(jit env s3-read)"
+    asked = len(broker.fake.requests)
+
+    result = jit("status")
+
+    assert result.code == ExitCode.OK, result.err
+    assert "(signing_as_grant): showing the cached sessions only" in result.err
+    assert "unset " in result.err
+    assert json.loads(result.out)["error"]["code"] == "signing_as_grant"
+    assert len(broker.fake.requests) == asked  # nothing was sent as the grant
