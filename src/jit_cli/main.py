@@ -422,9 +422,7 @@ def _add_session_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     process.add_argument("--source-profile", help="AWS profile to sign with")
     _add_no_cache(process)
     run = add(
-        "exec",
-        "run a command (none: a subshell) with the profile's credentials in its environment",
-        local=cmd_exec,
+        "exec", "run a command with the profile's credentials in its environment", local=cmd_exec
     )
     _add_wanted(run)
     _add_no_cache(run)
@@ -629,12 +627,20 @@ class _GuardedClient(BrokerClient):
         try:
             return super().call(method, path, *args, **kwargs)
         except CliError as error:
+            if (method, path) == ("POST", "/v1/grants"):  # an unknown profile: the nearest one
+                payload = args[0] if args else kwargs.get("payload")
+                error = didyoumean.with_profile_hint(
+                    error, (payload or {}).get("profile"), self._profile_names
+                )
             whoami = (
                 None
                 if path == "/v1/whoami"
                 else lambda: super(_GuardedClient, self).call("GET", "/v1/whoami")
             )
             raise guard.explain_denied(error, whoami, profile=self._profile) from None
+
+    def _profile_names(self) -> list[str]:
+        return didyoumean.profile_names(super().call("GET", "/v1/profiles"))
 
 
 def _client(args: argparse.Namespace) -> BrokerClient:
