@@ -422,7 +422,9 @@ def _add_session_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     process.add_argument("--source-profile", help="AWS profile to sign with")
     _add_no_cache(process)
     run = add(
-        "exec", "run a command with the profile's credentials in its environment", local=cmd_exec
+        "exec",
+        "run a command (none: a subshell) with the profile's credentials in its environment",
+        local=cmd_exec,
     )
     _add_wanted(run)
     _add_no_cache(run)
