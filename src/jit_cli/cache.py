@@ -234,11 +234,27 @@ def write(cache_key: str, entry: dict, environ: Environ) -> None:
             json.dump(document, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path_for(cache_key, environ))
+        _replace(temporary, path_for(cache_key, environ))
     except BaseException:
         with _ignored_os_error():
             os.unlink(temporary)
         raise
+
+
+REPLACE_ATTEMPTS = 20
+
+
+def _replace(source: str, target: str) -> None:
+    """``os.replace``; on Windows it fails while a reader has ``target`` open (the
+    reader holds it for microseconds): a bounded retry there, never on POSIX."""
+    for attempt in range(REPLACE_ATTEMPTS):
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            if not on_windows() or attempt == REPLACE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.005 * (attempt + 1))
 
 
 class _ignored_os_error:

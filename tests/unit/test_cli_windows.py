@@ -251,3 +251,58 @@ def test_the_posix_branch_locks_with_fcntl_and_never_imports_msvcrt(
                 fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
         finally:
             os.close(other)
+
+
+def _replace_refused(times: int) -> tuple[list[float], Any]:
+    replace = os.replace
+    refused: list[float] = []
+
+    def flaky(source: str, target: str) -> None:
+        if len(refused) < times:
+            refused.append(0)
+            raise PermissionError(13, "The process cannot access the file")  # a reader has it
+        replace(source, target)
+
+    return refused, flaky
+
+
+def test_a_write_on_windows_retries_while_a_reader_holds_the_file(
+    msvcrt: FakeMsvcrt, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused, flaky = _replace_refused(2)
+    slept: list[float] = []
+    monkeypatch.setattr(os, "replace", flaky)
+    monkeypatch.setattr(cache.time, "sleep", slept.append)
+
+    cache.write(_key(environ), _entry(), environ)
+
+    assert len(refused) == 2 and len(slept) == 2
+    assert cache.read(_key(environ), environ) is not None
+    assert not [p for p in (Path(environ["XDG_CACHE_HOME"]) / "jit").iterdir() if ".tmp-" in p.name]
+
+
+def test_a_write_on_windows_gives_up_after_bounded_attempts_and_leaves_no_temporary(
+    msvcrt: FakeMsvcrt, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused, flaky = _replace_refused(cache.REPLACE_ATTEMPTS + 5)
+    monkeypatch.setattr(os, "replace", flaky)
+    monkeypatch.setattr(cache.time, "sleep", lambda seconds: None)
+
+    with pytest.raises(PermissionError):
+        cache.write(_key(environ), _entry(), environ)
+
+    assert len(refused) == cache.REPLACE_ATTEMPTS
+    assert not list((Path(environ["XDG_CACHE_HOME"]) / "jit").iterdir())
+
+
+def test_a_refused_replace_on_posix_is_not_retried(
+    environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused, flaky = _replace_refused(1)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(os, "replace", flaky)
+
+    with pytest.raises(PermissionError):
+        cache.write(_key(environ), _entry(), environ)
+
+    assert len(refused) == 1
