@@ -124,7 +124,7 @@ def test_within_five_minutes_of_expiry_a_fresh_session_comes_from_the_same_grant
     sessions = Sessions(fake)
     assert jit("credential-process", "s3-read", "--reason", "r").code == 0
 
-    monkeypatch.setenv("JIT_CLOCK_OFFSET", str(3600 - 299))
+    monkeypatch.setenv("JIT_CLOCK_OFFSET", str(NOW + 3600 - 299 - time.time()))
     refreshed = jit("credential-process", "s3-read", "--reason", "r")
 
     assert refreshed.code == 0
@@ -151,7 +151,7 @@ def test_an_ended_grant_leads_to_a_new_grant(
     sessions = Sessions(fake, grant_expires_at=NOW + 3600)
     assert jit("credential-process", "s3-read", "--reason", "r").code == 0
 
-    monkeypatch.setenv("JIT_CLOCK_OFFSET", "3700")
+    monkeypatch.setenv("JIT_CLOCK_OFFSET", str(NOW + 3700 - time.time()))
     again = jit("credential-process", "s3-read", "--reason", "r")
 
     assert again.code == 0
@@ -167,7 +167,7 @@ def test_a_revoked_grant_answered_409_leads_to_a_new_grant(
         409, {"error": {"code": "grant_not_active", "message": "grant is revoked"}}
     )
 
-    monkeypatch.setenv("JIT_CLOCK_OFFSET", "3400")
+    monkeypatch.setenv("JIT_CLOCK_OFFSET", str(NOW + 3400 - time.time()))
     again = jit("credential-process", "s3-read", "--reason", "r")
 
     assert again.code == 0, again.err
