@@ -355,7 +355,7 @@ class Broker:
 
     @staticmethod
     def _shared_grant_policy(profile: Profile) -> dict[str, Any]:
-        statements = profile.permissions.inline.statements() if profile.permissions.inline else []
+        statements = _statements(profile)
         if not statements:  # managed policies only: the role's inline policy allows nothing
             return {"Version": documents.VERSION, "Statement": [_NOTHING]}
         return {"Version": documents.VERSION, "Statement": statements}
@@ -534,7 +534,7 @@ class Broker:
             raise
 
     def _role_spec(self, grant: Grant, profile: Profile) -> RoleSpec:
-        statements = profile.permissions.inline.statements() if profile.permissions.inline else []
+        statements = _statements(profile)
         return RoleSpec(
             name=grant.role_name,
             path=self._settings.role_path,
@@ -598,13 +598,18 @@ class Broker:
         grant's expiry, as the session policy. A per-grant role's sessions need none."""
         if grant.mode is not GrantMode.SHARED_ROLE:
             return {}
-        statements = profile.permissions.inline.statements() if profile.permissions.inline else []
+        statements = _statements(profile)
         return {
             "session_policy": documents.compact(
                 documents.session_policy(statements, grant.expires_at)
             ),
             "policy_arns": tuple(profile.permissions.managed),
         }
+
+
+def _statements(profile: Profile) -> list[dict[str, Any]]:
+    """The statements of the profile's inline policy (none when it has only managed ones)."""
+    return profile.permissions.inline.statements() if profile.permissions.inline else []
 
 
 # The inline policy of a shared role whose profile has only managed policies.

@@ -44,21 +44,25 @@ class Iam:
     def __init__(self, client: Any) -> None:
         self._iam = client
 
+    def _create_role(self, spec: RoleSpec) -> Any:
+        """CreateRole as ``spec`` says: path, trust, boundary, session limit, tags."""
+        return self._iam.create_role(
+            Path=spec.path,
+            RoleName=spec.name,
+            AssumeRolePolicyDocument=compact(spec.trust_policy),
+            Description=spec.description,
+            MaxSessionDuration=spec.max_session_seconds,
+            PermissionsBoundary=spec.boundary_arn,
+            Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()],
+        )
+
     def create_grant_role(self, spec: RoleSpec) -> CreatedRole:
         """CreateRole (trust, boundary, tags), then the one inline policy, then managed ones.
 
         On failure the half-made role is removed again and AwsUnavailable/BadRequest raised.
         """
         try:
-            out = self._iam.create_role(
-                Path=spec.path,
-                RoleName=spec.name,
-                AssumeRolePolicyDocument=compact(spec.trust_policy),
-                Description=spec.description,
-                MaxSessionDuration=spec.max_session_seconds,
-                PermissionsBoundary=spec.boundary_arn,
-                Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()],
-            )
+            out = self._create_role(spec)
         except ClientError as exc:
             raise AwsUnavailable(f"IAM refused to create the grant's role ({_code(exc)})") from exc
         except BotoCoreError as exc:
@@ -93,15 +97,7 @@ class Iam:
         only when the role is first used or the profile's permissions changed."""
         try:
             try:
-                out = self._iam.create_role(
-                    Path=spec.path,
-                    RoleName=spec.name,
-                    AssumeRolePolicyDocument=compact(spec.trust_policy),
-                    Description=spec.description,
-                    MaxSessionDuration=spec.max_session_seconds,
-                    PermissionsBoundary=spec.boundary_arn,
-                    Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()],
-                )
+                out = self._create_role(spec)
             except ClientError as exc:
                 if _code(exc) != "EntityAlreadyExists":
                     raise
