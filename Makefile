@@ -32,7 +32,7 @@ $(UV):
 	$(BOOT_PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==0.13.8
 
-$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+$(VENV)/.synced: pyproject.toml src/cli/pyproject.toml src/local/pyproject.toml layers/common/pyproject.toml uv.lock | $(UV)
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime) is needed: install it with pyenv" >&2; exit 1; }
 	$(UV) sync --frozen --python "$(PYTHON312)"
 	@touch $@
@@ -115,7 +115,7 @@ lint: env
 # machines reach only a package mirror without it, so it is not part of `make test`);
 # --strict fails whenever a package could not be audited, so it never passes without a check.
 audit-deps: env
-	$(UV) export --frozen --no-hashes --all-groups --no-emit-project --quiet > .tools/requirements-audit.txt
+	$(UV) export --frozen --no-hashes --all-groups --all-packages --no-emit-workspace --quiet > .tools/requirements-audit.txt
 	$(VENV)/bin/pip-audit --strict --disable-pip --no-deps --progress-spinner off -r .tools/requirements-audit.txt
 
 # The suite with the clock 400 days ahead in every Python process it starts (tools/clock_shift):

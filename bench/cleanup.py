@@ -26,7 +26,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT / "src")]
+sys.path[:0] = [
+    str(ROOT / "layers" / "common"),
+    str(ROOT / "src" / "cli"),
+    str(ROOT / "src" / "local"),
+]
 
 REGION = "us-east-1"
 OWNER = "arn:aws:iam::123456789012:user/JITUser|AIDAJITUSEREXAMPLE"

@@ -73,7 +73,9 @@ def _stack(tmp: str) -> Any:
             for n in ("iam", "sts", "dynamodb")
         }
         seeded = seed_broker_resources(clients["iam"], clients["dynamodb"])
-        policy = yaml.safe_load((ROOT / "src/jit_local/access-policy.example.yaml").read_text())
+        policy = yaml.safe_load(
+            (ROOT / "src/local/jit_local/access-policy.example.yaml").read_text()
+        )
         policy["limits"]["requests_per_minute"] = 1000
         base = policy["profiles"]["s3-read"]
         base["requesters"] = {"accounts": [ACCOUNT]}

@@ -91,7 +91,9 @@ def warm_grant(rounds: int, *, capped: bool) -> float:
     with mock_aws(), tempfile.TemporaryDirectory() as tmp:
         clients = {n: boto3.client(n, region_name="us-east-1") for n in ("iam", "sts", "dynamodb")}
         seeded = seed_broker_resources(clients["iam"], clients["dynamodb"])
-        policy = yaml.safe_load((ROOT / "src/jit_local/access-policy.example.yaml").read_text())
+        policy = yaml.safe_load(
+            (ROOT / "src/local/jit_local/access-policy.example.yaml").read_text()
+        )
         policy["limits"]["requests_per_minute"] = 1000
         # capped: the example's one active grant per requester, so each round is another
         # engineer (the slot claim rides in the grant's first ledger transaction)

@@ -25,7 +25,7 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "jit-broker")
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-EXAMPLE_POLICY = ROOT / "src" / "jit_local" / "access-policy.example.yaml"
+EXAMPLE_POLICY = ROOT / "src" / "local" / "jit_local" / "access-policy.example.yaml"
 ACCOUNT = "123456789012"
 JIT_USER = f"arn:aws:iam::{ACCOUNT}:user/JITUser"
 OTHER_USER = f"arn:aws:iam::{ACCOUNT}:user/OtherUser"

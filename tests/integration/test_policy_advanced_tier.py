@@ -17,7 +17,13 @@ from moto import mock_aws
 
 from jit_broker.adapters import policy_source
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "jit_local" / "access-policy.example.yaml"
+EXAMPLE = (
+    Path(__file__).resolve().parents[2]
+    / "src"
+    / "local"
+    / "jit_local"
+    / "access-policy.example.yaml"
+)
 STANDARD_MAX_BYTES = 4096
 ADVANCED_MAX_BYTES = 8192
 NAME = "/jit-broker/access-policy"

@@ -12,7 +12,13 @@ from moto import mock_aws
 from jit_broker.adapters import policy_source
 from jit_broker.errors import PolicyInvalid
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "jit_local" / "access-policy.example.yaml"
+EXAMPLE = (
+    Path(__file__).resolve().parents[2]
+    / "src"
+    / "local"
+    / "jit_local"
+    / "access-policy.example.yaml"
+)
 
 
 @pytest.fixture(autouse=True)

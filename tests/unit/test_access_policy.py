@@ -11,7 +11,13 @@ from jit_broker.access_policy import parse_policy
 from jit_broker.errors import PolicyInvalid
 from jit_broker.identity import parse_caller
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "jit_local" / "access-policy.example.yaml"
+EXAMPLE = (
+    Path(__file__).resolve().parents[2]
+    / "src"
+    / "local"
+    / "jit_local"
+    / "access-policy.example.yaml"
+)
 ACCOUNT = "123456789012"
 
 

@@ -17,7 +17,13 @@ from jit_broker.errors import PolicyInvalid
 from jit_broker.settings import Settings
 from tests.conftest import BROKER_ENV
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "jit_local" / "access-policy.example.yaml"
+EXAMPLE = (
+    Path(__file__).resolve().parents[2]
+    / "src"
+    / "local"
+    / "jit_local"
+    / "access-policy.example.yaml"
+)
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 OWN = "arn:aws:iam::123456789012:policy/team/Deploy"

@@ -475,7 +475,7 @@ def main() -> int:
                 env = stack.env
                 print(f"   API {env['JIT_API_URL']}, embedded AWS {env['AWS_ENDPOINT_URL']}")
                 print(f"   accounts: hub {ACCOUNT_ID}, members {env['JIT_MEMBER_ACCOUNTS']}")
-                print("   access policy: src/jit_local/access-policy.example.yaml")
+                print("   access policy: src/local/jit_local/access-policy.example.yaml")
                 scenario(env, Trail(trail_file))
         except (DemoFailed, StackFailed) as exc:
             print(f"\n{RED}demo failed: {exc}{RESET}", file=sys.stderr)

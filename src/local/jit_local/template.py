@@ -31,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = ROOT / "template.yaml"
 # The member accounts' template (issue 9): plain CloudFormation, translated the same way.
 MEMBER_TEMPLATE_PATH = ROOT / "templates" / "member-account.yaml"

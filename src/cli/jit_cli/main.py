@@ -165,13 +165,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def version() -> str:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as package_version
+    from jit_cli import __version__
 
-    try:
-        return package_version("jit-broker")
-    except PackageNotFoundError:
-        return "0+unknown"
+    return __version__
 
 
 def _duration(text: str) -> int:

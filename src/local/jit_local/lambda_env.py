@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HANDLER_FILE = ROOT / "functions" / "broker" / "app.py"
 
 __all__ = ["HANDLER_FILE", "load_handler", "logs_to_stderr", "role_session"]
