@@ -130,6 +130,7 @@ bench: env
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/modes.py
 	$(VENV)/bin/python bench/cli.py
+	$(VENV)/bin/python bench/install.py  # CLI-only install size (uv tool install) against botocore alone
 	$(VENV)/bin/python bench/cleanup.py  # hub + 2 members x 2,000 roles: about 6 minutes on moto; --roles 500 for a quick run
 	$(VENV)/bin/python bench/load.py  # 200 concurrent grants: in-process vs 4 worker processes
 
