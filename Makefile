@@ -64,6 +64,26 @@ $(SAM_VENV)/.installed: tools/sam/requirements.txt | $(UV)
 	echo '{"telemetryEnabled": false, "lastVersionCheck": 32503680000.0}' > $(SAM_HOME)/metadata.json
 	@touch $@
 
+# aws-sam-translator alone, from hashed pins: the local stack translates template.yaml with it
+# (jit_local.template). The demo needs only this, never the SAM CLI and its linters.
+TRANSLATOR_VENV := $(TOOLS)/translator
+
+$(TRANSLATOR_VENV)/.installed: tools/translator/requirements.txt | $(UV)
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime) is needed: install it with pyenv" >&2; exit 1; }
+	rm -rf $(TRANSLATOR_VENV)
+	$(UV) venv --quiet --python "$(PYTHON312)" $(TRANSLATOR_VENV)
+	$(UV) pip install --quiet --require-hashes --python $(TRANSLATOR_VENV)/bin/python -r tools/translator/requirements.txt
+	@touch $@
+
+# The demo's own venv: the local stack, the CLI and the AWS CLI (the `demo` group), no test
+# or lint tools.
+DEMO_VENV := .venv-demo
+
+$(DEMO_VENV)/.synced: pyproject.toml src/cli/pyproject.toml src/local/pyproject.toml layers/common/pyproject.toml uv.lock | $(UV)
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime) is needed: install it with pyenv" >&2; exit 1; }
+	UV_PROJECT_ENVIRONMENT=$(DEMO_VENV) $(UV) sync --frozen --quiet --no-default-groups --group demo --python "$(PYTHON312)"
+	@touch $@
+
 # checkov in a venv of its own as well (it pins its own dependencies), from hashed pins.
 CHECKOV_VENV := $(TOOLS)/checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
@@ -88,7 +108,7 @@ validate: $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM_RUN) $(SAM_VENV)/bin/cfn-lint --regions us-east-1 us-west-2 eu-west-1 eu-central-1 ap-southeast-2 -- $(TEMPLATES)
 	$(CHECKOV_RUN) $(CHECKOV) -f $(TEMPLATES) --framework cloudformation --quiet --compact --skip-download
 
-test: env validate lint
+test: env validate lint $(TRANSLATOR_VENV)/.installed
 	$(VENV)/bin/pytest -q
 
 # For deployment (needs Python 3.12 on PATH, no Docker): the layer gets exactly its pinned
@@ -120,13 +140,13 @@ audit-deps: env
 
 # The suite with the clock 400 days ahead in every Python process it starts (tools/clock_shift):
 # no test may depend on the day it runs.
-test-future: env
+test-future: env $(TRANSLATOR_VENV)/.installed
 	JIT_TEST_CLOCK_SHIFT_DAYS=400 PYTHONPATH=$(abspath tools/clock_shift) $(VENV)/bin/pytest -q -p no:cacheprovider
 
-demo: env $(SAM_VENV)/.installed
-	$(VENV)/bin/python -m jit_local.demo
+demo: $(DEMO_VENV)/.synced $(TRANSLATOR_VENV)/.installed
+	$(DEMO_VENV)/bin/python -m jit_local.demo
 
-bench: env
+bench: env $(TRANSLATOR_VENV)/.installed
 	$(VENV)/bin/python bench/run.py
 	$(VENV)/bin/python bench/modes.py
 	$(VENV)/bin/python bench/cli.py
@@ -135,4 +155,4 @@ bench: env
 	$(VENV)/bin/python bench/load.py  # 200 concurrent grants: in-process vs 4 worker processes
 
 clean:
-	rm -rf $(TOOLS) $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TOOLS) $(VENV) $(DEMO_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

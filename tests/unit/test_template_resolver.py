@@ -5,6 +5,7 @@ checked against moto's CloudFormation on the real template (tests/integration/te
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -110,23 +111,51 @@ def test_translation_runs_without_this_processes_aws_settings_or_a_way_to_the_ne
     assert "AWS_PROFILE" not in env and "AWS_SECRET_ACCESS_KEY" not in env
     assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == "http://127.0.0.1:9"
     assert env["AWS_CONFIG_FILE"] == env["AWS_SHARED_CREDENTIALS_FILE"] == "/dev/null"
-    assert seen["input"] == MINIMAL_SAM.encode()  # the bytes that were hashed, not a re-read
+    # The template as parsed here (short forms in their long form), as JSON: what was hashed.
+    sent = json.loads(seen["input"])
+    variables = sent["Resources"]["Fn"]["Properties"]["Environment"]["Variables"]
+    assert variables == {"NAME": {"Fn::Sub": "${AWS::StackName}-x"}}
+
+
+SAM_CLI_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
+
+
+@pytest.mark.parametrize("name", ["template.yaml", "templates/member-account.yaml"])
+def test_templates_parse_here_exactly_as_the_sam_cli_parses_them(name):
+    # The translator venv has no SAM CLI: the template's YAML is read here instead. It must
+    # read as the SAM CLI's own reader does (samcli.yamlhelper, in the SAM tool venv).
+    if not SAM_CLI_PYTHON.exists():
+        pytest.fail("the SAM tool venv is missing: run `make validate` (make test runs it)")
+    program = (
+        "import json, sys; from samcli.yamlhelper import yaml_parse; "
+        "json.dump(yaml_parse(sys.stdin.read()), sys.stdout)"
+    )
+    text = (ROOT / name).read_text()
+    done = subprocess.run(
+        [str(SAM_CLI_PYTHON), "-I", "-c", program],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert template_module.parse_cfn_yaml(text) == json.loads(done.stdout)
 
 
 def test_a_missing_sam_venv_is_a_typed_error_naming_the_fix(monkeypatch, tmp_path):
     monkeypatch.setenv(SAM_PYTHON_ENV, str(tmp_path / "no-such-python"))
-    with pytest.raises(SamToolMissingError, match="make validate"):
+    with pytest.raises(SamToolMissingError, match="make test"):
         translate()
 
 
 def test_the_sam_python_comes_from_jit_sam_python_when_set(monkeypatch):
     python = template_module.DEFAULT_SAM_PYTHON
     if not python.exists():
-        pytest.fail("the SAM tool venv is missing: run `make validate`")
+        pytest.fail("the translator venv is missing: `make test` installs it")
     monkeypatch.setenv(SAM_PYTHON_ENV, str(python))
     assert template_module.sam_python() == python
     monkeypatch.delenv(SAM_PYTHON_ENV)
-    assert template_module.sam_python() == ROOT / ".tools" / "sam" / "bin" / "python"
+    assert template_module.sam_python() == ROOT / ".tools" / "translator" / "bin" / "python"
 
 
 def test_a_template_sam_refuses_is_a_translation_error_and_is_not_cached(tmp_path, cache_dir):

@@ -13,6 +13,7 @@ what each cost in IAM writes from the stack's CloudTrail-like record of the requ
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess  # runs the project's CLI and the AWS CLI (fixed argv)  # nosec B404
 import sys
@@ -32,6 +33,9 @@ from jit_local.background import (
     read_trail,
 )
 from jit_local.seed import ACCOUNT_ID, BROKER_ROLE_NAME, CLEANUP_ROLE_NAME, MEMBER_ROLE_NAME
+
+# The AWS CLI of the demo's own venv (the `demo` dependency group installs it beside jit).
+AWS = str(Path(sys.executable).parent / "aws")
 
 BOLD, DIM, GREEN, RED, RESET = (
     ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if sys.stdout.isatty() else ("",) * 5
@@ -80,6 +84,20 @@ def jit(
             if done.stderr.strip()
             else f"exit {done.returncode}"
         )
+    return done
+
+
+def command(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    """A command a user types (``jit`` is this venv's CLI, ``aws`` its AWS CLI), shown with
+    its output and its stderr lines."""
+    print(f"   $ {' '.join(shlex.quote(a) for a in argv)}")
+    program = [*JIT] if argv[0] == "jit" else [AWS] if argv[0] == "aws" else [argv[0]]
+    done = subprocess.run(  # fixed argv of our CLI and the AWS CLI  # nosec B603
+        [*program, *argv[1:]], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    show("\n".join(done.stdout.strip().splitlines()[:6]) or f"(exit {done.returncode})")
+    for line in done.stderr.strip().splitlines()[-3:]:
+        show(f"stderr: {line}")
     return done
 
 
@@ -172,10 +190,10 @@ def scenario(env: dict[str, str], trail: Trail) -> None:
         "JITUser may request s3-read",
     )
 
-    step(3, "JITUser requests s3-read with a reason, then takes temporary credentials")
-    requested = jit(
+    step(3, "JITUser's everyday path: configure an AWS profile once, then the AWS CLI and jit exec")
+    configured = jit(
         env,
-        "request",
+        "configure",
         "s3-read",
         "--reason",
         "Investigate the failed export job",
@@ -183,10 +201,37 @@ def scenario(env: dict[str, str], trail: Trail) -> None:
         "30m",
     )
     expect(
-        requested.returncode == 0,
-        "grant issued (a per-grant IAM role under /jit/ was created for it)",
+        configured.returncode == 0
+        and "[profile jit-s3-read]" in Path(env["AWS_CONFIG_FILE"]).read_text(),
+        "the broker confirmed s3-read and its reason; the AWS profile jit-s3-read runs jit",
     )
-    grant_id = json.loads(requested.stdout)["id"]
+    listed = command(env, AWS, "s3", "ls", "s3://example-bucket/", "--profile", "jit-s3-read")
+    expect(
+        listed.returncode == 0 and "README.txt" in listed.stdout,
+        "the AWS CLI lists example-bucket with --profile jit-s3-read: jit made the grant",
+    )
+    ran = command(
+        env,
+        "jit",
+        "exec",
+        "s3-read",
+        "--",
+        "aws",
+        "s3",
+        "cp",
+        "s3://example-bucket/README.txt",
+        "-",
+    )
+    expect(
+        ran.returncode == 0 and "using grant g-" in ran.stderr,
+        "jit exec runs the AWS CLI in the same grant and says so on stderr (no second grant)",
+    )
+    active = json.loads(jit(env, "grants", "--active").stdout)
+    expect(
+        [g["profile"] for g in active] == ["s3-read"],
+        "one active grant of s3-read, for both the AWS profile and jit exec",
+    )
+    grant_id = active[0]["id"]
     creds_run = jit(env, "creds", grant_id, "--format", "json", secret=True)
     creds = json.loads(creds_run.stdout)
     expect(
@@ -462,6 +507,33 @@ def fast_grants(team: dict[str, str], trail: Trail) -> None:
     expect(done.returncode == 0, "and is revoked in turn")
 
 
+def private_files(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """The stack's environment with the demo's own AWS config, credentials and jit cache and
+    config: nothing of this machine's ~/.aws or ~/.cache is read or written. ``aws`` and
+    ``jit`` (for ``jit exec`` and the AWS profile's credential_process) are this venv's."""
+    (folder / "aws-config").write_text("")
+    (folder / "aws-credentials").write_text("")
+    bin_dir = str(Path(sys.executable).parent)
+    return {
+        **env,
+        "AWS_CONFIG_FILE": str(folder / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(folder / "aws-credentials"),
+        "XDG_CACHE_HOME": str(folder / "cache"),
+        "XDG_CONFIG_HOME": str(folder / "config"),
+        "PATH": bin_dir + os.pathsep + env.get("PATH", os.defpath),
+    }
+
+
+TRY_NEXT = """\
+Try it yourself (in two terminals, from the repository):
+  .venv-demo/bin/jit local --env-file /tmp/jit.env         # the stack, until Ctrl-C
+  set -a; . /tmp/jit.env; set +a; export PATH="$PWD/.venv-demo/bin:$PATH"
+  jit status                                                # who you sign as, your grants
+  jit exec s3-read --reason "look around" --duration 15m    # a subshell with the grant
+  jit --help                                                # every command, with examples
+Install the CLI alone: uv tool install ./src/cli   (README: Install)"""
+
+
 def main() -> int:
     print(f"{BOLD}JIT access broker — the everyday scenario on the embedded local stack{RESET}")
     with tempfile.TemporaryDirectory(prefix="jit-demo-") as tmp:
@@ -472,7 +544,7 @@ def main() -> int:
         stack = BackgroundStack(env_file, Path(tmp) / "stack.log", trail_file=trail_file)
         try:
             with stack:
-                env = stack.env
+                env = private_files(stack.env, Path(tmp))
                 print(f"   API {env['JIT_API_URL']}, embedded AWS {env['AWS_ENDPOINT_URL']}")
                 print(f"   accounts: hub {ACCOUNT_ID}, members {env['JIT_MEMBER_ACCOUNTS']}")
                 print("   access policy: src/local/jit_local/access-policy.example.yaml")
@@ -480,7 +552,8 @@ def main() -> int:
         except (DemoFailed, StackFailed) as exc:
             print(f"\n{RED}demo failed: {exc}{RESET}", file=sys.stderr)
             return 1
-    print(f"\n{GREEN}{BOLD}All steps behaved as described.{RESET} The stack has stopped.")
+    print(f"\n{GREEN}{BOLD}All steps behaved as described.{RESET} The stack has stopped.\n")
+    print(TRY_NEXT)
     return 0
 
 

@@ -1,11 +1,14 @@
 """template.yaml as CloudFormation sees it, and as one stack of it holds it.
 
-``translate(template_path)`` runs aws-sam-translator (the SAM transform CloudFormation applies on
-deploy) in the SAM tool venv, as a subprocess with no network: aws-sam-translator cannot share
-the app's venv (its pydantic pin conflicts). The venv's python is ``.tools/sam/bin/python`` under
-the repository root (``make validate`` makes it) or ``$JIT_SAM_PYTHON``. Code locations become S3
+``translate(template_path)`` reads the template here (:func:`parse_cfn_yaml`: CloudFormation's
+short-form tags, as the SAM CLI reads them) and runs aws-sam-translator (the SAM transform
+CloudFormation applies on deploy) on it in a venv of its own, as a subprocess with no network:
+aws-sam-translator cannot share the app's venv (its pydantic pin conflicts). That venv holds
+aws-sam-translator alone (tools/translator/requirements.txt), so the demo never installs the SAM
+CLI and its linters: its python is ``.tools/translator/bin/python`` under the repository root
+(``make demo`` and ``make test`` make it) or ``$JIT_SAM_PYTHON``. Code locations become S3
 objects, as ``sam package`` makes them. The result is cached under ``.tools/translated/``, keyed
-by the sha256 of the template's bytes, of the translation script and of the SAM venv.
+by the sha256 of the template's bytes, of the translation script and of the translator venv.
 
 ``Stack(translated, ...)`` resolves the translated template's intrinsics (Ref, Fn::GetAtt,
 Fn::Sub, Fn::If, Fn::Join, Fn::Select, Fn::Split, Fn::FindInMap, conditions, AWS::NoValue) for
@@ -31,12 +34,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE_PATH = ROOT / "template.yaml"
 # The member accounts' template (issue 9): plain CloudFormation, translated the same way.
 MEMBER_TEMPLATE_PATH = ROOT / "templates" / "member-account.yaml"
 SAM_PYTHON_ENV = "JIT_SAM_PYTHON"
-DEFAULT_SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
+DEFAULT_SAM_PYTHON = ROOT / ".tools" / "translator" / "bin" / "python"
 CACHE_DIR = ROOT / ".tools" / "translated"
 # Where `sam package` would upload the code; the translation only needs a bucket and key.
 CODE_BUCKET = "jit-broker-artifacts"
@@ -51,23 +56,23 @@ __all__ = [
     "TemplateError",
     "TranslationError",
     "UnresolvableError",
+    "parse_cfn_yaml",
     "sam_python",
     "translate",
 ]
 
-# Runs in the SAM venv: the template's text on stdin, the CloudFormation JSON on stdout.
+# Runs in the translator venv: the template as JSON on stdin, the CloudFormation JSON on stdout.
 # CodeUri/ContentUri become s3://<bucket>/<path> as `sam package` makes them. Managed policy
 # names (SAM policy shorthand) would need IAM: the template uses none, so none are known.
 _TRANSLATE_SCRIPT = """
 import json, sys
-from samcli.yamlhelper import yaml_parse
 from samtranslator.translator.transform import transform
 
 class NoManagedPolicies:
     def load(self):
         return {}
 
-template = yaml_parse(sys.stdin.read())
+template = json.load(sys.stdin)
 bucket = sys.argv[1]
 for resource in template.get("Resources", {}).values():
     props = resource.get("Properties") or {}
@@ -120,8 +125,8 @@ def sam_python() -> Path:
     python = Path(configured) if configured else DEFAULT_SAM_PYTHON
     if not python.exists():
         raise SamToolMissingError(
-            f"the SAM tool venv's python is missing ({python}): run `make validate` to install "
-            f"it, or set {SAM_PYTHON_ENV} to a python with aws-sam-cli installed"
+            f"the translator venv's python is missing ({python}): `make demo` or `make test` "
+            f"installs it, or set {SAM_PYTHON_ENV} to a python with aws-sam-translator installed"
         )
     return python
 
@@ -138,9 +143,41 @@ def _cache_key(template: bytes, python: Path) -> str:
     return digest.hexdigest()
 
 
+class _CfnLoader(yaml.SafeLoader):
+    """YAML as the SAM CLI reads a template: short-form intrinsics (``!Ref``, ``!GetAtt A.B``,
+    ``!Sub`` ...) become their long forms and timestamps stay strings (``"2012-10-17"``)."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
+    value: Any
+    if tag_suffix == "GetAtt" and isinstance(node, yaml.ScalarNode):
+        return {"Fn::GetAtt": loader.construct_scalar(node).split(".", 1)}
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {(tag_suffix if tag_suffix in ("Ref", "Condition") else f"Fn::{tag_suffix}"): value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+_CfnLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", yaml.SafeLoader.yaml_constructors["tag:yaml.org,2002:str"]
+)
+
+
+def parse_cfn_yaml(text: str) -> dict[str, Any]:
+    """A CloudFormation/SAM template's YAML (or JSON) as a dict."""
+    parsed = yaml.load(text, Loader=_CfnLoader)  # noqa: S506  # nosec B506: a SafeLoader subclass
+    if not isinstance(parsed, dict):
+        raise TranslationError("the template is not a mapping")
+    return parsed
+
+
 def translate(template_path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """The CloudFormation template SAM makes of ``template_path`` (a fresh copy each call)."""
-    template = Path(template_path).read_bytes()
+    template = json.dumps(parse_cfn_yaml(Path(template_path).read_text())).encode()
     python = sam_python()
     return json.loads(_translate_cached(template, str(python), _cache_key(template, python)))
 
