@@ -130,6 +130,7 @@ lint: env
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/bandit -q -r layers functions src  # each finding fixed or `# nosec` with its reason
+	$(VENV)/bin/lint-imports  # the import contracts in pyproject.toml's [tool.importlinter]
 
 # Known vulnerabilities in every locked package. Needs PyPI's JSON API (this project's build
 # machines reach only a package mirror without it, so it is not part of `make test`);

@@ -30,6 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
 from jit_cli import broker, main, signing
+from jit_cli.commands import broker as broker_commands
 from jit_cli.errors import ExitCode
 from jit_cli.formats import parse_duration
 
@@ -718,7 +719,7 @@ def test_a_bug_exits_1_with_the_traceback_only_under_debug(jit, monkeypatch) -> 
     def broken(client: Any, args: Any) -> str:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(main, "cmd_whoami", broken)
+    monkeypatch.setattr(broker_commands, "cmd_whoami", broken)
 
     plain = jit("whoami")
     debug = jit("whoami", "--debug")

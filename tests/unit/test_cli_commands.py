@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jit_cli import main, progress
+from jit_cli import main, parser, progress
 from jit_cli.errors import ExitCode
 from tests.unit import test_cli
 from tests.unit.test_cli import PROFILES, WHOAMI, FakeBroker, Reply, Result
@@ -302,7 +302,7 @@ def test_output_text_prints_one_object_as_aligned_lines(jit, fake: FakeBroker) -
 
 
 def subcommands() -> list[str]:
-    return [name for name in main.EXAMPLES]
+    return [name for name in parser.EXAMPLES]
 
 
 @pytest.mark.parametrize("command", subcommands())
@@ -311,14 +311,14 @@ def test_every_command_has_help_with_examples(capsys, command: str) -> None:
 
     out = capsys.readouterr().out
     examples = out.split("examples:\n", 1)[1]
-    assert examples.strip() == main.EXAMPLES[command].strip()
+    assert examples.strip() == parser.EXAMPLES[command].strip()
     assert f"jit {command}" in examples
 
 
 def test_every_parser_command_has_examples() -> None:
     from jit_cli.completion import commands
 
-    assert set(commands(main.build_parser())) - {"local"} == set(main.EXAMPLES)
+    assert set(commands(main.build_parser())) - {"local"} == set(parser.EXAMPLES)
 
 
 def test_top_level_help_documents_the_configuration_precedence(capsys) -> None:
@@ -351,7 +351,7 @@ def test_zsh_and_fish_completion_name_every_command(jit) -> None:
     fish = jit("completion", "fish").out
 
     assert "bashcompinit" in zsh and "complete -F _jit jit" in zsh
-    for command in main.EXAMPLES:
+    for command in parser.EXAMPLES:
         assert f"-a {command} " in fish
 
 

@@ -5,6 +5,7 @@ and for a profile the broker answers not_found for: the nearest one from one GET
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import pytest
@@ -66,7 +67,7 @@ def test_a_word_near_no_command_points_to_help_instead_of_listing_every_choice(
 def test_every_command_name_still_parses_as_itself() -> None:
     parser = main.build_parser()
     commands = next(
-        action for action in parser._actions if isinstance(action, main.argparse._SubParsersAction)
+        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
     )
     assert "grants" in commands.choices
     args, _ = parser.parse_known_args(["grants"])
