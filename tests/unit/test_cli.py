@@ -980,3 +980,18 @@ def test_local_passes_the_remaining_arguments_to_the_local_stack(monkeypatch, ca
     code = main.main(["local", "--port", "8080", "--help", "serve"])
 
     assert (code, calls) == (0, [["--port", "8080", "--help", "serve"]])
+
+
+def test_local_without_the_local_stack_says_how_to_get_it_in_one_line_and_exits_2(
+    monkeypatch, capsys
+) -> None:
+    monkeypatch.setitem(sys.modules, "jit_local.server", None)  # a CLI-only install
+
+    code = main.main(["local", "serve"])
+
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (ExitCode.USAGE, "")
+    assert captured.err == (
+        "jit: error: jit local needs the local stack: in the repository run `make demo`, "
+        "or install the jit-local package (local_unavailable)\n"
+    )

@@ -67,11 +67,11 @@ def run_local(rest: list[str]) -> int:
     """``jit local ARGS``: the embedded local stack's own command line, when installed."""
     try:
         from jit_local.server import main as local_main
-    except ModuleNotFoundError as error:
+    except ModuleNotFoundError:  # a CLI-only install (or a local stack missing a dependency)
         raise CliError(
-            f"the local stack is not available (cannot import {error.name}): "
-            "install jit-broker[local]",
+            "jit local needs the local stack: in the repository run `make demo`, "
+            "or install the jit-local package",
             code="local_unavailable",
-            exit_code=ExitCode.UNEXPECTED,
+            exit_code=ExitCode.USAGE,
         ) from None
     return int(local_main(rest) or 0)
