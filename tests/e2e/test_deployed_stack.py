@@ -202,7 +202,7 @@ def test_deployed_broker_refuses_a_caller_the_policy_does_not_entitle(
     grants: list[str],
 ) -> None:
     refused = jit(
-        "--profile", OTHER_AWS_PROFILE, "request", PROFILE, "--reason", "end-to-end refusal"
+        "--aws-profile", OTHER_AWS_PROFILE, "request", PROFILE, "--reason", "end-to-end refusal"
     )
     if refused.returncode == 0:
         grants.append(json.loads(refused.stdout)["id"])

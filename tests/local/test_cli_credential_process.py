@@ -34,8 +34,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def configured(stack: BackgroundStack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """JITUser's keys as the source profile `jituser` (not in the environment), then
-    `jit configure s3-read --source-profile jituser`."""
+    """JITUser's keys as the AWS profile `jituser` (not in the environment), then
+    `jit configure s3-read --aws-profile jituser`."""
     home = tmp_path_factory.mktemp("home")
     config = home / "aws-config"
     config.write_text(
@@ -57,9 +57,7 @@ def configured(stack: BackgroundStack, tmp_path_factory: pytest.TempPathFactory)
         XDG_CACHE_HOME=str(home / "cache"),
         XDG_CONFIG_HOME=str(home / "config"),
     )
-    done = run(
-        [*JIT, "configure", "s3-read", "--source-profile", "jituser", "--reason", "e2e"], env
-    )
+    done = run([*JIT, "configure", "s3-read", "--aws-profile", "jituser", "--reason", "e2e"], env)
     assert done.returncode == 0, done.stderr
     return env
 
@@ -144,7 +142,7 @@ def test_near_expiry_the_next_call_gets_a_fresh_session_in_the_same_grant(
         "s3-read",
         "--api-url",
         configured["JIT_API_URL"],
-        "--source-profile",
+        "--aws-profile",
         "jituser",
         "--reason",
         "e2e",

@@ -368,14 +368,14 @@ def test_creds_json_is_exactly_the_credential_process_shape(jit, fake: FakeBroke
     assert type(document["Version"]) is int
 
 
-def test_creds_env_format_round_trips_through_bash_eval(
+def test_creds_sh_format_round_trips_through_bash_eval(
     jit, fake: FakeBroker, tmp_path: Path
 ) -> None:
     fake.routes["POST", f"/v1/grants/{GRANT['id']}/credentials"] = Reply(
         201, {"grant": GRANT, "credentials": ISSUED}
     )
 
-    result = jit("creds", GRANT["id"], "--format", "env")
+    result = jit("creds", GRANT["id"], "--format", "sh")
 
     assert result.code == 0
     script = tmp_path / "creds.sh"
@@ -769,7 +769,7 @@ def test_missing_credentials_exit_3_with_how_to_sign_in(capsys, fake: FakeBroker
 
 
 def test_unknown_aws_profile_exits_3(capsys, fake: FakeBroker) -> None:
-    code = main.main(["--api-url", fake.url, "--profile", "nope", "whoami"])
+    code = main.main(["--api-url", fake.url, "--aws-profile", "nope", "whoami"])
 
     captured = capsys.readouterr()
     assert (code, captured.out) == (ExitCode.NO_CREDENTIALS, "")
@@ -792,7 +792,7 @@ def test_aws_profile_flag_signs_with_that_profiles_keys_and_region_not_the_grant
     fake.routes["POST", "/v1/grants"] = Reply(201, {"grant": GRANT, "credentials": ISSUED})
 
     code = main.main(
-        ["--api-url", fake.url, "request", "read-only", "--profile", "dev", "--reason", "r"]
+        ["--api-url", fake.url, "request", "read-only", "--aws-profile", "dev", "--reason", "r"]
     )
 
     assert code == 0, capsys.readouterr().err
@@ -804,7 +804,7 @@ def test_missing_api_url_exits_2_before_looking_for_credentials(capsys, signer_e
 
     captured = capsys.readouterr()
     assert (code, captured.out) == (ExitCode.USAGE, "")
-    assert captured.err.startswith("jit: error: no broker URL: pass --api-url or --env, ")
+    assert captured.err.startswith("jit: error: no broker URL: pass --api-url or --broker, ")
     assert captured.err.endswith("(missing_api_url)\n")
 
 
@@ -923,7 +923,7 @@ def test_secrets_never_reach_stderr_even_with_debug(jit, fake: FakeBroker) -> No
         503, "aws_unavailable", "IAM is slow"
     )
 
-    ok = jit("--debug", "creds", GRANT["id"], "--format", "env")
+    ok = jit("--debug", "creds", GRANT["id"], "--format", "sh")
     failed = jit("--debug", "grant", GRANT["id"])
 
     assert (ok.code, failed.code) == (0, ExitCode.UNAVAILABLE)

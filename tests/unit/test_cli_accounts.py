@@ -245,7 +245,9 @@ def test_configure_pins_the_account_in_the_credential_process_line(jit, fake: Fa
     }
     fake.routes["GET", "/v1/profiles"] = Reply(200, {"profiles": [s3_read]})
 
-    result = jit("configure", "s3-read", "--name", "jit-s3-read-a", "--account", MEMBER_A)
+    result = jit(
+        "configure", "s3-read", "--aws-profile-name", "jit-s3-read-a", "--account", MEMBER_A
+    )
 
     assert result.code == 0, result.err
     parser = configparser.RawConfigParser()

@@ -73,7 +73,7 @@ def test_configure_writes_a_credential_process_profile_and_keeps_other_sections(
     result = jit(
         "configure",
         "s3-read",
-        "--source-profile",
+        "--aws-profile",
         "work",
         "--reason",
         "nightly 'checks'",
@@ -95,7 +95,7 @@ def test_configure_writes_a_credential_process_profile_and_keeps_other_sections(
         "s3-read",
         "--api-url",
         fake.url,
-        "--source-profile",
+        "--aws-profile",
         "work",
         "--reason",
         "nightly 'checks'",
@@ -115,11 +115,11 @@ def test_configure_again_replaces_only_its_own_section(
     fake.routes["GET", "/v1/profiles"] = Reply(200, {"profiles": [S3_READ]})
     monkeypatch.setenv("AWS_REGION", fake.region)  # not [default]'s region with its comment
     aws_config().write_text(OTHER_SECTIONS)
-    jit("configure", "s3-read", "--name", "mine", "--reason", "first")
+    jit("configure", "s3-read", "--aws-profile-name", "mine", "--reason", "first")
     with aws_config().open("a") as handle:
         handle.write("\n[profile after]\noutput = json\n")
 
-    again = jit("configure", "s3-read", "--name", "mine", "--reason", "second")
+    again = jit("configure", "s3-read", "--aws-profile-name", "mine", "--reason", "second")
 
     text = aws_config().read_text()
     assert json.loads(again.out)["replaced"] is True
@@ -129,8 +129,8 @@ def test_configure_again_replaces_only_its_own_section(
     assert "second" in text and "first" not in text
 
 
-def test_configure_refuses_a_source_profile_that_is_the_profile_itself(jit) -> None:
-    result = jit("configure", "s3-read", "--source-profile", "jit-s3-read")
+def test_configure_refuses_a_signing_aws_profile_that_is_the_profile_itself(jit) -> None:
+    result = jit("configure", "s3-read", "--aws-profile", "jit-s3-read")
 
     assert (result.code, result.out) == (ExitCode.USAGE, "")
     assert "(recursive_profile)" in result.err
@@ -169,13 +169,13 @@ def environments(fake: FakeBroker) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("argv", "environ", "stage"),
     [
-        (["--api-url", "{url}/flag", "--env", "dev"], {"JIT_API_URL": "{url}/env"}, "flag"),
-        (["--env", "dev"], {"JIT_API_URL": "{url}/env"}, "dev"),
+        (["--api-url", "{url}/flag", "--broker", "dev"], {"JIT_API_URL": "{url}/env"}, "flag"),
+        (["--broker", "dev"], {"JIT_API_URL": "{url}/env"}, "dev"),
         ([], {"JIT_API_URL": "{url}/env", "JIT_ENV": "dev"}, "env"),
         ([], {"JIT_ENV": "dev"}, "dev"),
         ([], {}, "prod"),
     ],
-    ids=["flag-wins", "env-flag-over-variable", "variable-over-jit-env", "jit-env", "default"],
+    ids=["flag-wins", "broker-flag-over-variable", "variable-over-jit-env", "jit-env", "default"],
 )
 def test_api_url_precedence(
     jit, fake: FakeBroker, environments, monkeypatch: pytest.MonkeyPatch, argv, environ, stage
@@ -190,7 +190,7 @@ def test_api_url_precedence(
 
 
 def test_an_unknown_environment_is_a_usage_error_naming_the_known_ones(jit, environments) -> None:
-    result = jit("--env", "staging", "whoami", api_url=None)
+    result = jit("--broker", "staging", "whoami", api_url=None)
 
     assert (result.code, result.out) == (ExitCode.USAGE, "")
     assert "known: dev, prod" in result.err
@@ -325,8 +325,8 @@ def test_top_level_help_documents_the_configuration_precedence(capsys) -> None:
     assert main.main(["--help"]) == 0
 
     out = capsys.readouterr().out
-    assert "--api-url > --env NAME > JIT_API_URL > JIT_ENV=NAME > default_environment" in out
-    assert "--profile > AWS_PROFILE > AWS_ACCESS_KEY_ID" in out
+    assert "--api-url > --broker NAME > JIT_API_URL > JIT_ENV=NAME > default_environment" in out
+    assert "--aws-profile > AWS_PROFILE > AWS_ACCESS_KEY_ID" in out
 
 
 def complete_in_bash(script: str, *words: str) -> list[str]:
@@ -342,7 +342,7 @@ def test_bash_completion_completes_commands_and_their_options(jit) -> None:
     script = jit("completion", "bash").out
 
     assert complete_in_bash(script, "jit", "cre") == ["creds", "credential-process"]
-    assert "--source-profile" in complete_in_bash(script, "jit", "configure", "--so")
+    assert "--aws-profile-name" in complete_in_bash(script, "jit", "configure", "--aws-profile-")
     assert complete_in_bash(script, "jit", "env", "--fo") == ["--format"]
 
 

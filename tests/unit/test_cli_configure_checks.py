@@ -162,7 +162,7 @@ def test_configure_checks_as_the_identity_credential_process_signs_with(
     )
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
 
-    jit("configure", "s3-read", "--source-profile", "work")
+    jit("configure", "s3-read", "--aws-profile", "work")
 
     assert fake.requests[0].path == "/v1/profiles"
     assert "Credential=AKIDWORKPROFILE00001/" in fake.requests[0].headers["authorization"]
@@ -232,7 +232,7 @@ def test_init_adds_an_environment_to_an_existing_config_and_keeps_its_default(
     path.parent.mkdir(parents=True)
     path.write_text('default_environment = "prod"\n[environments.prod]\napi_url = "https://p"\n')
 
-    result = jit("--env", "local", "init", fake.url, api_url=None)
+    result = jit("--broker", "local", "init", fake.url, api_url=None)
 
     assert result.code == 0, result.err
     assert cli_config()["default_environment"] == "prod"

@@ -157,7 +157,7 @@ def test_an_sts_endpoint_that_cannot_be_reached_is_not_blamed_on_the_broker(
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     monkeypatch.setenv("AWS_RETRY_MODE", "standard")
 
-    code = main.main(["--api-url", fake.url, "--profile", "assumer", "whoami"])
+    code = main.main(["--api-url", fake.url, "--aws-profile", "assumer", "whoami"])
 
     captured = capsys.readouterr()
     assert (code, captured.out) == (ExitCode.AWS_UNAVAILABLE, "")

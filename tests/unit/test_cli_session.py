@@ -217,7 +217,7 @@ def test_credential_process_never_signs_with_the_callers_aws_profile(
     assert fake.requests[0].signature_error is None
 
 
-def test_credential_process_signs_with_the_recorded_source_profile(
+def test_credential_process_signs_with_the_recorded_aws_profile(
     jit, fake: FakeBroker, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     Sessions(fake)
@@ -231,7 +231,7 @@ def test_credential_process_signs_with_the_recorded_source_profile(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
 
     unsigned = jit("credential-process", "s3-read", "--reason", "r")
-    signed = jit("credential-process", "s3-read", "--reason", "r", "--source-profile", "work")
+    signed = jit("credential-process", "s3-read", "--reason", "r", "--aws-profile", "work")
 
     assert unsigned.code == ExitCode.NO_CREDENTIALS and unsigned.out == ""
     assert signed.code == 0, signed.err

@@ -116,7 +116,7 @@ def test_a_profile_whose_keys_are_a_cached_session_is_refused_before_sending(
     )
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
 
-    result = jit("--profile", "pasted", "grants")
+    result = jit("--aws-profile", "pasted", "grants")
 
     assert_refused(result, GRANT_ID)
     assert fake.requests == []
@@ -138,7 +138,7 @@ def test_aws_profile_naming_a_jit_credential_process_profile_is_refused_unrun(
     monkeypatch.setenv("AWS_PROFILE", "jit-s3-read")
 
     from_variable = jit("grants")
-    from_flag = jit("--profile", "jit-s3-read", "exec", "s3-read", "--", "true")
+    from_flag = jit("--aws-profile", "jit-s3-read", "exec", "s3-read", "--", "true")
 
     assert_refused(from_variable, "unset AWS_PROFILE", "'jit-s3-read'")
     assert_refused(from_flag, "'jit-s3-read'")
@@ -147,7 +147,7 @@ def test_aws_profile_naming_a_jit_credential_process_profile_is_refused_unrun(
     assert not ran.exists()
 
 
-def test_credential_process_run_with_a_grants_keys_and_no_source_profile_is_refused(
+def test_credential_process_run_with_a_grants_keys_and_no_aws_profile_is_refused(
     jit, fake: FakeBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JIT_GRANT_ID", GRANT_ID)  # inside jit exec, `aws --profile jit-other`
@@ -170,7 +170,7 @@ def test_an_ordinary_signer_with_a_stale_grant_id_but_a_named_profile_is_not_ref
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.setenv("JIT_GRANT_ID", GRANT_ID)
 
-    result = jit("--profile", "work", "whoami")
+    result = jit("--aws-profile", "work", "whoami")
 
     assert result.code == 0, result.err
 

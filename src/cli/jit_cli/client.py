@@ -80,6 +80,6 @@ class GuardedClient(BrokerClient):
 
 def for_args(args: argparse.Namespace) -> BrokerClient:
     """Resolve URL, credentials and region, in that order, into a signing client."""
-    api_url = resolve_api_url(args.api_url, os.environ, args.env_name)
+    api_url = resolve_api_url(args.api_url, os.environ, args.broker_name)
     profile = signing_profile(args.aws_profile, os.environ)
     return connect(api_url, profile, args.region, bool(args.aws_profile))()

@@ -14,7 +14,7 @@ The config file is ``$XDG_CONFIG_HOME/jit/config.toml`` (an absolute XDG_CONFIG_
 Precedence, first found wins (explicit flags before variables before the file's default):
 
 1. ``--api-url URL``
-2. ``--env NAME``: ``environments.NAME.api_url``
+2. ``--broker NAME``: ``environments.NAME.api_url``
 3. ``JIT_API_URL``
 4. ``JIT_ENV=NAME``: ``environments.NAME.api_url``
 5. ``default_environment``: that environment's ``api_url``
@@ -72,7 +72,7 @@ def api_url(flag: str | None, env_name: str | None, environ: Mapping[str, str]) 
         return flag
     path = config_path(environ)
     if env_name:
-        return _environment_url(load(environ), env_name, "--env", path)
+        return _environment_url(load(environ), env_name, "--broker", path)
     if environ.get("JIT_API_URL"):
         return environ["JIT_API_URL"]
     config = load(environ)

@@ -134,9 +134,8 @@ def credential_variables(creds: Mapping[str, Any], expiration: int | None = None
     }
 
 
-def credential_env(creds: Mapping[str, Any]) -> str:
-    """``export NAME=value`` lines for ``eval "$(jit creds ID --format env)"``."""
-    return sh_exports(credential_variables(creds))
+# The credential shapes of ``--format``, the same in every command that prints credentials.
+FORMATS = ("sh", "fish", "json", "ini")
 
 
 def sh_exports(variables: Mapping[str, str]) -> str:

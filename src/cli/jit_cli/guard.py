@@ -6,7 +6,7 @@ as the grant's role, which the broker refuses (or, with an older broker, answers
 grant's role were the requester). The CLI recognises that before it sends anything:
 
 1. ``JIT_GRANT_ID`` is set (``jit env`` and ``jit exec`` set it) and the keys in the
-   environment would sign (no ``--profile``/``AWS_PROFILE`` named);
+   environment would sign (no ``--aws-profile``/``AWS_PROFILE`` named);
 2. the named AWS profile's ``credential_process`` is ``jit credential-process`` (the profile
    ``jit configure`` wrote: it hands out a grant's session);
 3. the access key id that would sign is a session in the CLI's cache;
@@ -71,8 +71,8 @@ def refused(message: str) -> CliError:
 
 def _profile_flag_hint(profile_from_flag: bool) -> str:
     if profile_from_flag:
-        return "name the AWS profile you sign in with instead (--profile, --source-profile)"
-    return "unset AWS_PROFILE (or pass --profile with the AWS profile you sign in with)"
+        return "name the AWS profile you sign in with instead (--aws-profile)"
+    return "unset AWS_PROFILE (or pass --aws-profile with the AWS profile you sign in with)"
 
 
 def _credential_process(profile: str, environ: Mapping[str, str]) -> str | None:

@@ -2,16 +2,18 @@
 
 Commands (``jit COMMAND --help`` shows each one's flags and examples)::
 
-    jit configure PROFILE [--name jit-PROFILE] [--source-profile P] [--account ID] [--reason R]
-                          [--duration D]   an AWS config profile whose credential_process is jit
-    jit init BROKER_URL [--source-profile P] [--reason R]   the broker in jit's config file and
-                          an AWS profile for every profile you may request (checked first)
+    jit configure PROFILE [--aws-profile-name jit-PROFILE] [--aws-profile P] [--account ID]
+                          [--reason R] [--duration D]   an AWS config profile whose
+                          credential_process is jit (signing as --aws-profile)
+    jit init BROKER_URL [--aws-profile P] [--reason R] [--broker NAME]   the broker in jit's
+                          config file and an AWS profile for every profile you may request
     jit credential-process PROFILE ...   what that profile runs (JSON for the SDKs)
     jit exec PROFILE [--reason R] -- CMD ARGS...   run CMD with the credentials in its env
                                      (no CMD: a subshell, $SHELL else /bin/sh)
     jit env PROFILE [--format sh|fish|json|ini]   credentials to eval or to paste
     jit console PROFILE [--open]     an AWS console sign-in URL for the grant
-    jit whoami | profiles | grants [--active] | grant ID | request PROFILE | creds ID
+    jit whoami | profiles | grants [--active] | grant ID | request PROFILE
+    jit creds GRANT_ID [--format json|sh|fish|ini]
     jit status                       who you sign as, active grants, cached sessions
     jit revoke GRANT_ID|PROFILE|--all [--reason R]   end grants now
     jit audit [--dry-run] [--at TIME]   run the auditor now (administrators)
@@ -19,8 +21,11 @@ Commands (``jit COMMAND --help`` shows each one's flags and examples)::
     jit completion bash|zsh|fish     shell completion script
     jit local ...                    run the embedded local stack
 
-Every command that may request a grant takes ``--account ID``: the account (12 digits) of a
-profile that names several (``jit profiles`` lists them); a cached session is the account's own.
+PROFILE is always the JIT profile; the AWS profile to sign with is ``--aws-profile`` and a
+broker named in jit's config file ``--broker NAME`` (:mod:`jit_cli.parser` lists the words of
+earlier releases, which still work for now). Every command that may request a grant takes
+``--account ID``: the account (12 digits) of a profile that names several (``jit profiles``
+lists them); a cached session is the account's own.
 
 Data goes to stdout (``--output json`` by default, or ``text``), messages to stderr as
 ``jit: error: <message> (<code>)``; a failed command prints nothing on stdout. Exit codes are

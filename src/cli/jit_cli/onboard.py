@@ -131,7 +131,7 @@ def process_values(
     """The AWS config section's values: a credential_process line running ``jit``."""
     words = [executable, "credential-process", profile_name, "--api-url", api_url]
     if source:
-        words += ["--source-profile", awsconfig.check_profile_name(source)]
+        words += ["--aws-profile", awsconfig.check_profile_name(source)]
     if account is not None:
         words += ["--account", account]
     for flag, value in (("--reason", reason), ("--ticket", ticket)):
@@ -165,7 +165,7 @@ def write_cli_config(environ: Mapping[str, str], name: str, api_url: str) -> tup
             return path, False
         raise Refusal(
             f"environment {name!r} in {path} already names {known.get('api_url')!r}: "
-            "pass --env with another name, or edit the file",
+            "pass --broker with another name, or edit the file",
             "environment_exists",
         )
     try:

@@ -4,6 +4,13 @@ examples, the value types, and the ``--`` that separates ``jit exec``'s command.
 Each command's function lives in :mod:`jit_cli.commands`; a parsed command carries it as
 ``run`` (called with a signing client) or ``run_local`` (called with the arguments only).
 Nothing here imports botocore: ``jit --help`` and a usage error stay light.
+
+One word per thing, in every command: PROFILE is the JIT profile (the broker's); an AWS
+profile is always ``--aws-profile`` (to sign with) or ``--aws-profile-name`` (the one
+``jit configure`` writes); ``--broker NAME`` picks a broker of jit's config file; ``--format``
+is a credential shape (sh, fish, json, ini) and ``--output`` how data is rendered (json,
+text). The spellings of earlier releases still parse, hidden from ``--help``, each with one
+deprecation line on stderr (:data:`DEPRECATED`), except in ``credential-process``.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -21,7 +28,7 @@ from jit_cli.commands import local as local_commands
 from jit_cli.commands import session as session_commands
 from jit_cli.commands import setup as setup_commands
 from jit_cli.errors import EXIT_CODE_MEANINGS, ExitCode
-from jit_cli.formats import DURATION_HELP, check_duration, parse_duration
+from jit_cli.formats import DURATION_HELP, FORMATS, check_duration, parse_duration
 
 if TYPE_CHECKING:
     from jit_cli.broker import BrokerClient
@@ -33,14 +40,14 @@ Command = Callable[["BrokerClient", argparse.Namespace], str]
 LocalCommand = Callable[[argparse.Namespace], str]
 
 PRECEDENCE = """configuration (first found wins):
-  broker URL   --api-url > --env NAME > JIT_API_URL > JIT_ENV=NAME > default_environment,
+  broker URL   --api-url > --broker NAME > JIT_API_URL > JIT_ENV=NAME > default_environment,
                environments in $XDG_CONFIG_HOME/jit/config.toml (~/.config/jit/config.toml):
                  default_environment = "prod"
                  [environments.prod]
                  api_url = "https://ID.execute-api.REGION.amazonaws.com/prod"
-  signing as   --profile > AWS_PROFILE > AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY > the rest
+  signing as   --aws-profile > AWS_PROFILE > AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY > the rest
                of the standard AWS chain (config files, SSO, container, instance role);
-               credential-process signs only as the source profile `jit configure`
+               credential-process signs only as the --aws-profile `jit configure`
                recorded (or the default chain), never as the caller's AWS_PROFILE
   region       --region > the execute-api URL's region > AWS_REGION > AWS_DEFAULT_REGION >
                the profile's region > us-east-1
@@ -53,7 +60,7 @@ EXAMPLES: dict[str, str] = {
         'jit request s3-read --reason "Investigate the failed export" --duration 30m\n'
         '  jit request s3-read --account 210987654321 --reason "a member account\'s export"'
     ),
-    "creds": 'jit creds GRANT_ID\n  eval "$(jit creds GRANT_ID --format env)"',
+    "creds": 'jit creds GRANT_ID\n  eval "$(jit creds GRANT_ID --format sh)"',
     "grants": "jit grants --output text\n  jit grants --active",
     "grant": "jit grant GRANT_ID",
     "revoke": (
@@ -68,19 +75,21 @@ EXAMPLES: dict[str, str] = {
     ),
     "audit": "jit audit --dry-run\n  jit audit --at 2026-11-28T05:00:00Z   (local stack only)",
     "configure": (
-        'jit configure s3-read --source-profile work --reason "nightly export checks"\n'
+        'jit configure s3-read --aws-profile work --reason "nightly export checks"\n'
+        "  (credential-process will sign as AWS profile work, as this check does)\n"
         "  aws s3 ls s3://example-bucket/ --profile jit-s3-read\n"
-        "  jit configure s3-read --account 210987654321 --name jit-s3-read-member-a"
+        "  jit configure s3-read --account 210987654321 --aws-profile-name jit-s3-read-member-a"
     ),
     "init": (
-        "jit init https://ID.execute-api.REGION.amazonaws.com/prod --source-profile work\n"
-        '  jit init URL --reason "daily operations" --env prod\n'
+        "jit init https://ID.execute-api.REGION.amazonaws.com/prod --aws-profile work\n"
+        '  jit init URL --reason "daily operations" --broker prod\n'
         "  (one AWS profile per profile, jit-PROFILE; per account, jit-PROFILE-ACCOUNT;\n"
         "  a profile that needs a reason or a ticket is skipped unless one is given)"
     ),
     "credential-process": (
         "(written by jit configure into ~/.aws/config)\n"
-        "  credential_process = jit credential-process s3-read --api-url URL --reason R"
+        "  credential_process = jit credential-process s3-read --api-url URL "
+        "--aws-profile work --reason R"
     ),
     "exec": (
         'jit exec s3-read --reason "look at the export" -- aws s3 ls s3://example-bucket/\n'
@@ -120,6 +129,97 @@ def version() -> str:
     from jit_cli import __version__
 
     return __version__
+
+
+# ---------------------------------------------------------------- spellings of earlier releases
+
+# Old spelling -> new one; each still parses this release, hidden from --help.
+DEPRECATED = {
+    "--profile": "--aws-profile",
+    "--source-profile": "--aws-profile",
+    "--name": "--aws-profile-name",
+    "--env": "--broker",
+    "--format env": "--format sh",
+}
+# Where a deprecated spelling is noted in the namespace (one attribute per spelling, so the
+# notes of the top-level parser and of a subcommand's parser never overwrite each other).
+_NOTE = "deprecated:"
+# credential-process's stderr shows inside the AWS CLI on every call, and the AWS config
+# files `jit configure` wrote before this release say --source-profile: it stays silent.
+_SILENT_COMMANDS = frozenset({"credential-process"})
+
+
+def _note(namespace: argparse.Namespace, old: str) -> None:
+    setattr(namespace, _NOTE + old, f"jit: {old} is deprecated, use {DEPRECATED[old]}")
+
+
+class _Deprecated(argparse.Action):
+    """An old flag: stores its value where its new spelling does, and notes it."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        _note(namespace, option_string or self.option_strings[0])
+
+
+class _Format(argparse.Action):
+    """``--format`` with the credential shapes of :data:`FORMATS`; ``old`` maps the values of
+    earlier releases to their new one (noted as deprecated, never listed)."""
+
+    def __init__(
+        self,
+        option_strings: Sequence[str],
+        dest: str,
+        old: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.old = dict(old or {})
+        super().__init__(option_strings, dest, metavar="{" + ",".join(FORMATS) + "}", **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if values in self.old:
+            _note(namespace, f"--format {values}")
+            values = self.old[values]
+        if values not in FORMATS:
+            parser.error(
+                f"argument --format: invalid choice: {values!r} (choose from {', '.join(FORMATS)})"
+            )
+        setattr(namespace, self.dest, values)
+
+
+def _add_format(sub: argparse.ArgumentParser, default: str, **kwargs: Any) -> None:
+    sub.add_argument(
+        "--format",
+        action=_Format,
+        default=default,
+        help=f"the credentials as sh: export lines; fish: set -gx lines; json: the "
+        f"credential_process shape; ini: a credentials-file section (default {default})",
+        **kwargs,
+    )
+
+
+def deprecations(args: argparse.Namespace) -> list[str]:
+    """The deprecation lines of the spellings ``args`` was parsed from (none for the commands
+    whose stderr others read), and the notes taken out of ``args``."""
+    notes = [name for name in vars(args) if name.startswith(_NOTE)]
+    lines = [getattr(args, name) for name in notes]
+    for name in notes:
+        delattr(args, name)
+    return [] if args.command in _SILENT_COMMANDS else lines
 
 
 # ---------------------------------------------------------------- value types
@@ -188,18 +288,29 @@ def _global_flags(suppress: bool) -> _Parser:
     default: Any = argparse.SUPPRESS if suppress else None
     flags = _Parser(add_help=False)
     flags.add_argument("--api-url", default=default, help="broker URL (else see configuration)")
+    # "--broker", not "--env": the name picks a broker (its URL) from jit's config file, and
+    # "env" is already the `jit env` command and the shell's environment variables.
     flags.add_argument(
-        "--env",
-        dest="env_name",
+        "--broker",
+        dest="broker_name",
         metavar="NAME",
         default=default,
-        help="a named environment of the config file (else JIT_ENV, default_environment)",
+        help="a broker named in jit's config file, [environments.NAME] (else JIT_ENV, "
+        "default_environment)",
     )
     flags.add_argument(
-        "--profile",
+        "--env", action=_Deprecated, dest="broker_name", metavar="NAME", default=default
+    )
+    flags.add_argument(
+        "--aws-profile",
         dest="aws_profile",
+        metavar="NAME",
         default=default,
-        help="AWS profile to sign with (else AWS_PROFILE, then the standard chain)",
+        help="the AWS profile to sign with (else AWS_PROFILE, then the standard chain); "
+        "configure and init record it for credential-process",
+    )
+    flags.add_argument(
+        "--profile", action=_Deprecated, dest="aws_profile", metavar="NAME", default=default
     )
     flags.add_argument(
         "--region",
@@ -225,6 +336,17 @@ def _global_flags(suppress: bool) -> _Parser:
 def _epilog() -> str:
     lines = [f"  {int(code):>3}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items()]
     return PRECEDENCE + "\n\nexit codes:\n" + "\n".join(lines)
+
+
+def _add_source_profile(sub: argparse.ArgumentParser) -> None:
+    """The old name of --aws-profile on the commands that record or use it."""
+    sub.add_argument(
+        "--source-profile",
+        action=_Deprecated,
+        dest="aws_profile",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+    )
 
 
 def _add_wanted(
@@ -328,19 +450,17 @@ def _add_broker_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     add("whoami", "show who the broker sees you as", broker_commands.cmd_whoami)
     add("profiles", "list the profiles you may request", broker_commands.cmd_profiles)
     request = add("request", "request a grant for a profile", broker_commands.cmd_request)
-    request.add_argument("profile_name", metavar="PROFILE", help="profile name")
+    request.add_argument(
+        "profile_name", metavar="PROFILE", help="the JIT profile (see jit profiles)"
+    )
     request.add_argument("--reason", required=True, type=_text, help="why you need access")
     request.add_argument("--duration", type=_duration, help=f"grant window: {DURATION_HELP}")
     request.add_argument("--ticket", type=_text, help="change or incident ticket")
     _add_account(request)
     creds = add("creds", "fresh credentials for a grant", broker_commands.cmd_creds)
     creds.add_argument("grant_id", type=_grant_id, metavar="GRANT_ID")
-    creds.add_argument(
-        "--format",
-        choices=("json", "env"),
-        default="json",
-        help="json: the credential_process shape (default); env: shell export lines",
-    )
+    _add_format(creds, "json", old={"env": "sh"})
+    creds.add_argument("--section", help="ini section name (default jit-GRANT_ID)")
     grants = add("grants", "list your grants", broker_commands.cmd_grants)
     grants.add_argument(
         "--active", action="store_true", help="only your grants that are active now"
@@ -369,12 +489,15 @@ def _add_setup_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         local=setup_commands.cmd_configure,
     )
     _add_wanted(configure, "recorded reason")
-    configure.add_argument("--name", help="AWS profile name to write (default jit-PROFILE)")
     configure.add_argument(
-        "--source-profile",
-        help="AWS profile credential-process signs with (default: --profile, AWS_PROFILE, "
-        "else the default chain)",
+        "--aws-profile-name",
+        metavar="NAME",
+        help="the AWS profile to write (default jit-PROFILE)",
     )
+    configure.add_argument(
+        "--name", action=_Deprecated, dest="aws_profile_name", metavar="NAME", default=None
+    )
+    _add_source_profile(configure)
     init = add(
         "init",
         "name a broker URL in jit's config file and configure every profile you may request",
@@ -384,11 +507,7 @@ def _add_setup_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     init.add_argument("--reason", type=_text, help="recorded reason (profiles that need one)")
     init.add_argument("--ticket", type=_text, help="recorded ticket (profiles that need one)")
     init.add_argument("--duration", type=_duration, help=f"grant window: {DURATION_HELP}")
-    init.add_argument(
-        "--source-profile",
-        help="AWS profile credential-process signs with (default: --profile, AWS_PROFILE, "
-        "else the default chain)",
-    )
+    _add_source_profile(init)
 
 
 def _add_session_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
@@ -398,7 +517,7 @@ def _add_session_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         local=session_commands.cmd_credential_process,
     )
     _add_wanted(process)
-    process.add_argument("--source-profile", help="AWS profile to sign with")
+    _add_source_profile(process)
     _add_no_cache(process)
     run = add(
         "exec",
@@ -416,13 +535,7 @@ def _add_session_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     _add_wanted(env, optional_profile=True)
     _add_no_cache(env)
     _add_new(env)
-    env.add_argument(
-        "--format",
-        choices=("sh", "fish", "json", "ini"),
-        default="sh",
-        help="sh: export lines (default); fish: set -gx lines; json: credential_process "
-        "shape; ini: a credentials-file section",
-    )
+    _add_format(env, "sh")
     env.add_argument(
         "--unset",
         action="store_true",
@@ -453,7 +566,9 @@ def _split_exec(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
 
 
 # Flags of jit (and of jit exec) that take a value, to find where exec's command begins.
-_VALUE_FLAGS = frozenset({"--api-url", "--env", "--profile", "--region", "--output"})
+_VALUE_FLAGS = frozenset(
+    {"--api-url", "--broker", "--env", "--aws-profile", "--profile", "--region", "--output"}
+)
 _EXEC_VALUE_FLAGS = _VALUE_FLAGS | {"--reason", "--duration", "--ticket", "--account"}
 
 
@@ -503,4 +618,6 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         args, rest = parser.parse_known_args(argv)
     if rest and args.command != "local":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    for line in deprecations(args):
+        print(line, file=sys.stderr)
     return args, rest

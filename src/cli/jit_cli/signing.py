@@ -26,7 +26,7 @@ _EXECUTE_API_HOST = re.compile(
 )
 
 SIGN_IN_HINT = (
-    "sign in first, e.g. `aws sso login --profile NAME` and then `jit --profile NAME ...`, "
+    "sign in first, e.g. `aws sso login --profile NAME` and then `jit --aws-profile NAME ...`, "
     "or set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 )
 
@@ -49,7 +49,7 @@ def resolve_api_url(
     url = config.api_url(flag, env_name, environ)
     if not url:
         raise CliError(
-            "no broker URL: pass --api-url or --env, set JIT_API_URL, or name a "
+            "no broker URL: pass --api-url or --broker, set JIT_API_URL, or name a "
             f"default_environment in {config.config_path(environ)}",
             code="missing_api_url",
             exit_code=ExitCode.USAGE,
@@ -118,7 +118,7 @@ def resolve_region(
 
 
 def signing_profile(flag: str | None, environ: Mapping[str, str]) -> str | None:
-    """The AWS profile to sign with: ``--profile``, else AWS_PROFILE, else None (env keys,
+    """The AWS profile to sign with: ``--aws-profile``, else AWS_PROFILE, else None (env keys,
     then the rest of the standard chain). A named profile takes precedence over keys in the
     environment (botocore drops its environment provider for an explicit profile)."""
     return flag or environ.get("AWS_PROFILE") or None

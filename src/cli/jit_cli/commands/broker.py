@@ -12,7 +12,15 @@ from jit_cli import cache, session
 from jit_cli.broker import BrokerClient, clean_text
 from jit_cli.commands import render, say
 from jit_cli.errors import CliError, ExitCode
-from jit_cli.formats import credential_env, credential_process_json, credentials_from, grant_from
+from jit_cli.formats import (
+    credential_process_json,
+    credential_variables,
+    credentials_from,
+    fish_exports,
+    grant_from,
+    ini_section,
+    sh_exports,
+)
 from jit_cli.progress import GRANT_WAIT
 
 _GRANT_ID_SHAPE = re.compile(r"g-[0-9a-f]{24}")  # the broker's ids; any other word is a profile
@@ -68,7 +76,12 @@ def cmd_creds(client: BrokerClient, args: argparse.Namespace) -> str:
         "POST", session.grant_path(args.grant_id, "/credentials"), {"nonce": session.nonce()}
     )
     creds = credentials_from(answer)
-    return credential_env(creds) if args.format == "env" else credential_process_json(creds)
+    if args.format == "json":
+        return credential_process_json(creds)
+    variables = credential_variables(creds)
+    if args.format == "ini":
+        return ini_section(args.section or f"jit-{args.grant_id}", variables)
+    return fish_exports(variables) if args.format == "fish" else sh_exports(variables)
 
 
 def cmd_grants(client: BrokerClient, args: argparse.Namespace) -> str:

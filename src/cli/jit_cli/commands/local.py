@@ -24,7 +24,7 @@ def cmd_status(args: argparse.Namespace) -> str:
     """Who you sign as, your active grants (the broker), the cached sessions (the cache)."""
     from jit_cli import status
 
-    api_url = resolve_api_url(args.api_url, os.environ, args.env_name)
+    api_url = resolve_api_url(args.api_url, os.environ, args.broker_name)
     profile = signing_profile(args.aws_profile, os.environ)
     document: dict[str, Any] = {
         "api_url": api_url,

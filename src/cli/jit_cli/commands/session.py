@@ -39,14 +39,13 @@ def _wanted(args: argparse.Namespace) -> session.Wanted:
 
 def _session_entry(args: argparse.Namespace, profile: str | None) -> dict[str, Any]:
     """Credentials for ``args.profile_name`` signed as ``profile`` (cache unless --no-cache)."""
-    api_url = resolve_api_url(args.api_url, os.environ, args.env_name)
+    api_url = resolve_api_url(args.api_url, os.environ, args.broker_name)
     environ = dict(os.environ)
     cache_key = None
     if not args.no_cache:
         identity = cache.signing_identity(profile, environ)
         cache_key = cache.key(api_url, identity, "profile", args.profile_name, args.account)
-    from_flag = bool(args.aws_profile or getattr(args, "source_profile", None))
-    connect = client.connect(api_url, profile, args.region, from_flag)
+    connect = client.connect(api_url, profile, args.region, bool(args.aws_profile))
     return session.obtain(connect, _wanted(args), api_url, cache_key, environ, say)
 
 
@@ -67,7 +66,7 @@ def cmd_credential_process(args: argparse.Namespace) -> str:
     # The caller's AWS_PROFILE names the JIT profile itself: signing with it would recurse.
     for name in _CALLER_PROFILE_VARIABLES:
         os.environ.pop(name, None)
-    entry = _session_entry(args, args.source_profile)
+    entry = _session_entry(args, args.aws_profile)
     return cache.credential_process_json(entry)
 
 

@@ -35,16 +35,17 @@ def _work_region_for_config(args: argparse.Namespace) -> str | None:
 def cmd_configure(args: argparse.Namespace) -> str:
     from jit_cli import awsconfig, onboard
 
-    name = awsconfig.check_profile_name(args.name or f"jit-{args.profile_name}")
-    source = args.source_profile or signing_profile(args.aws_profile, os.environ)
+    name = awsconfig.check_profile_name(args.aws_profile_name or f"jit-{args.profile_name}")
+    source = signing_profile(args.aws_profile, os.environ)
     if source == name:
         raise CliError(
-            f"the source profile {source!r} is the profile being written: it would call itself; "
-            "pass --source-profile with the profile you sign in with",
+            f"the AWS profile to sign with, {source!r}, is the profile being written: it would "
+            "call itself; pass --aws-profile with the AWS profile you sign in with (or "
+            "--aws-profile-name to write another)",
             code="recursive_profile",
             exit_code=ExitCode.USAGE,
         )
-    api_url = resolve_api_url(args.api_url, os.environ, args.env_name)
+    api_url = resolve_api_url(args.api_url, os.environ, args.broker_name)
     values = onboard.process_values(
         jit_executable(),
         args.profile_name,
@@ -85,10 +86,10 @@ def cmd_init(args: argparse.Namespace) -> str:
     from jit_cli import awsconfig, onboard
 
     api_url = resolve_api_url(args.broker_url, os.environ)
-    source = args.source_profile or signing_profile(args.aws_profile, os.environ)
+    source = signing_profile(args.aws_profile, os.environ)
     broker = client.connect(api_url, source, args.region)()
     views = onboard.profile_views(broker.call("GET", "/v1/profiles"))
-    environment = args.env_name or "default"
+    environment = args.broker_name or "default"
     config_file, config_changed = onboard.write_cli_config(os.environ, environment, api_url)
     aws_config = awsconfig.config_path(os.environ)
     configured: list[dict[str, Any]] = []
@@ -99,7 +100,7 @@ def cmd_init(args: argparse.Namespace) -> str:
                 awsconfig.check_profile_name(aws_name)
                 if source == aws_name:
                     raise onboard.Refusal(
-                        f"the source profile {source!r} is the profile to write",
+                        f"the AWS profile to sign with, {source!r}, is the profile to write",
                         "recursive_profile",
                     )
                 onboard.check(
