@@ -8,6 +8,8 @@ than starting Python. botocore, boto3 and pydantic are never imported here.
 Where: ``$XDG_CACHE_HOME/jit`` (an absolute path) or ``~/.cache/jit``; the directory is
 created 0700 and each file 0600, written to a temporary file in the same directory and
 moved into place with ``os.replace`` (a reader sees the old file or the new one, never half).
+Beside the sessions, ``<key>.profiles`` keeps the profile names a broker listed, for shell
+completion (:func:`remember_profiles`).
 
 The key is the SHA-256 of (format version, API URL, signing identity, kind, name, account):
 a session of a grant in one account is never served for another (no account named: the
@@ -48,6 +50,10 @@ try:  # the builtin module: hashlib would load OpenSSL, a few ms on every hit
     from _sha2 import sha256
 except ImportError:  # pragma: no cover - other Python builds
     from hashlib import sha256
+
+TYPE_CHECKING = False  # typing itself costs a few ms on every cache hit
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 Environ = dict[str, str] | os._Environ[str]
 
@@ -196,6 +202,22 @@ def iso_utc(epoch_seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
 
 
+def time_left(seconds: float) -> str:
+    """``42 min left``, ``1 h 05 min left``."""
+    minutes = max(0, int(seconds) // 60)
+    if minutes < 60:
+        return f"{minutes} min left"
+    return f"{minutes // 60} h {minutes % 60:02d} min left"
+
+
+def local_time(epoch: float, at: float) -> str:
+    """``19:50`` in local time (with the date when that is not today's)."""
+    moment, today = time.localtime(epoch), time.localtime(at)
+    if moment[:3] == today[:3]:
+        return time.strftime("%H:%M", moment)
+    return time.strftime("%Y-%m-%d %H:%M", moment)
+
+
 def credential_process_json(entry: dict) -> str:
     """The credential_process document; Expiration is when the credentials stop working."""
     creds = entry["credentials"]
@@ -224,17 +246,22 @@ def _ensure_directory(environ: Environ) -> str:
 
 def write(cache_key: str, entry: dict, environ: Environ) -> None:
     """Store ``entry`` under ``cache_key``: 0600 temporary file, fsync, os.replace."""
+    document = {**entry, "version": VERSION, "key": cache_key}
+    _write_private(path_for(cache_key, environ), document, environ)
+
+
+def _write_private(path: str, document: dict, environ: Environ) -> None:
+    """``document`` as JSON at ``path`` in the cache directory, atomically and 0600."""
     import tempfile
 
     folder = _ensure_directory(environ)
-    document = {**entry, "version": VERSION, "key": cache_key}
     fd, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(document, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        _replace(temporary, path_for(cache_key, environ))
+        _replace(temporary, path)
     except BaseException:
         with _ignored_os_error():
             os.unlink(temporary)
@@ -330,7 +357,7 @@ def clear(environ: Environ) -> int:
         return 0
     removed = 0
     for name in names:
-        if name.endswith((".json", ".lock", REVOKED_SUFFIX)):
+        if name.endswith((".json", ".lock", REVOKED_SUFFIX, PROFILES_SUFFIX)):
             with _ignored_os_error():
                 os.unlink(os.path.join(folder, name))
                 removed += name.endswith(".json") and not name.startswith(".tmp-")
@@ -410,3 +437,65 @@ def grant_of_access_key(access_key: str, environ: Environ) -> str | None:
             grant_id = grant.get("id") if isinstance(grant, dict) else None
             return grant_id if isinstance(grant_id, str) else "(unknown)"
     return None
+
+
+# ---------------------------------------------------------------- profile names (completion)
+
+PROFILES_SUFFIX = ".profiles"
+
+
+def _names_identity(profile: str | None, environ: Environ) -> str:
+    """Who a profile list was asked as. Coarser than :func:`signing_identity`: no fingerprint
+    of the AWS files, which ``jit configure`` and ``jit init`` edit right after listing the
+    profiles (the list would be orphaned at once). A stale list only suggests names."""
+    if profile:
+        return f"profile:{profile}"
+    access_key = environ.get("AWS_ACCESS_KEY_ID", "")
+    return f"env:{access_key}" if access_key else "default"
+
+
+def _profiles_file(api_url: str, profile: str | None, environ: Environ) -> tuple[str, str]:
+    names_key = key(api_url, _names_identity(profile, environ), "profiles", "")
+    return names_key, os.path.join(directory(environ), names_key + PROFILES_SUFFIX)
+
+
+def _completable(name: object) -> bool:
+    """A name a shell can be offered as one word."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 256
+        and name.isprintable()
+        and not any(character.isspace() for character in name)
+    )
+
+
+def remember_profiles(
+    api_url: str, profile: str | None, names: Iterable[str], environ: Environ
+) -> None:
+    """Keep the profile names the broker listed for this broker (``api_url``) and signer
+    (``profile``, else AWS_ACCESS_KEY_ID, else the default chain), for ``jit __complete
+    profiles``: a 0600 file beside the sessions, written like them. Never fails the
+    command that learnt them: a file that cannot be written is skipped."""
+    names_key, path = _profiles_file(api_url, profile, environ)
+    document = {
+        "version": VERSION,
+        "key": names_key,
+        "names": sorted({name for name in names if _completable(name)}),
+    }
+    with _ignored_os_error():
+        _write_private(path, document, environ)
+
+
+def remembered_profiles(api_url: str, profile: str | None, environ: Environ) -> list[str]:
+    """The names :func:`remember_profiles` kept for this broker and signer; [] if none (or
+    the file is not ours, private and well formed)."""
+    names_key, path = _profiles_file(api_url, profile, environ)
+    data = _read_bytes(path)
+    try:
+        document = json.loads(data) if data else None
+    except ValueError:
+        return []
+    if not isinstance(document, dict) or document.get("version") != VERSION:
+        return []
+    names = document.get("names") if document.get("key") == names_key else None
+    return [name for name in names if _completable(name)] if isinstance(names, list) else []

@@ -3,17 +3,28 @@
 The broker answers the first two (``whoami``, ``GET /v1/grants?status=active``); the cached
 sessions come from the cache alone, so ``jit status`` still says something useful when the
 broker cannot be reached (it says so). Nothing secret is shown: a session is its profile,
-grant and end, never its keys. Standard library only.
+grant and end, never its keys.
+
+The installed ``jit status`` (no flag but ``--output``) is answered by :mod:`jit_cli.entry`
+from the cache alone (:func:`cached_document`): asking the broker means signing, and signing
+loads botocore, several times the cost of starting Python. That document says the broker was
+not asked. Standard library and :mod:`jit_cli.cache` only, and nothing slow to import.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 from jit_cli import cache
-from jit_cli.session import local_time, time_left
+from jit_cli.cache import local_time, time_left
+
+TYPE_CHECKING = False  # typing costs milliseconds on the fast path (jit_cli.entry)
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+NOT_ASKED_WHO = "not asked (jit whoami asks the broker)"
+NOT_ASKED_GRANTS = "active grants: not asked (jit grants --active asks the broker)"
 
 
 def signs_with(profile: str | None, environ: Mapping[str, str]) -> str:
@@ -24,6 +35,22 @@ def signs_with(profile: str | None, environ: Mapping[str, str]) -> str:
     if access_key:
         return f"keys {access_key[:4]}...{access_key[-4:]} in the environment"
     return "the default credential chain"
+
+
+def cached_document(
+    api_url: str, profile: str | None, environ: Mapping[str, str], at: float
+) -> dict[str, Any]:
+    """The status from the cache alone: where the keys come from and the cached sessions;
+    ``broker_asked`` false (who the keys are and the active grants are the broker's)."""
+    return {
+        "api_url": api_url,
+        "signs_with": signs_with(profile, environ),
+        "broker_asked": False,
+        "broker_answered": False,
+        "whoami": None,
+        "grants": None,
+        "sessions": sessions(environ, at),
+    }
 
 
 def sessions(environ: Mapping[str, str], at: float) -> list[dict[str, Any]]:
@@ -80,14 +107,21 @@ def human(document: Mapping[str, Any], at: float) -> str:
     """The status for a person: local times and time left."""
     whoami = document.get("whoami") or {}
     who = whoami.get("arn") if isinstance(whoami, dict) else None
+    asked = document.get("broker_asked", True)
+    if document["broker_answered"]:
+        broker_note = ""
+    else:
+        broker_note = " (unreachable: from the cache only)" if asked else " (from the cache)"
+    unanswered = "(the broker did not answer)" if asked else NOT_ASKED_WHO
     lines = [
-        f"broker:        {document['api_url']}"
-        + ("" if document["broker_answered"] else " (unreachable: from the cache only)"),
-        f"signing as:    {who or '(the broker did not answer)'}",
+        f"broker:        {document['api_url']}{broker_note}",
+        f"signing as:    {who or unanswered}",
         f"signs with:    {document['signs_with']}",
     ]
     if document["grants"] is None:
-        lines.append("active grants: unknown (the broker did not answer)")
+        lines.append(
+            "active grants: unknown (the broker did not answer)" if asked else NOT_ASKED_GRANTS
+        )
     else:
         lines += _lines(
             "active grants",
