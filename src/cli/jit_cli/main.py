@@ -11,7 +11,8 @@ Commands (``jit COMMAND --help`` shows each one's flags and examples)::
     jit exec PROFILE [--reason R] -- CMD ARGS...   run CMD with the credentials in its env
                                      (no CMD: a subshell, $SHELL else /bin/sh)
     jit env PROFILE [--format sh|fish|json|ini]   credentials to eval or to paste
-    jit console PROFILE [--open]     an AWS console sign-in URL for the grant
+    jit console PROFILE [--service NAME] [--console-region R] [--destination URL] [--open]
+                                     an AWS console sign-in URL for the grant (alias: login)
     jit whoami | profiles | grants [--active] | grant ID | request PROFILE
     jit creds GRANT_ID [--format json|sh|fish|ini]
     jit status                       who you sign as, active grants, cached sessions

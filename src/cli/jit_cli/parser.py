@@ -101,7 +101,12 @@ EXAMPLES: dict[str, str] = {
         "  jit env s3-read --format fish | source\n"
         "  jit env s3-read --format ini >> ~/.aws/credentials"
     ),
-    "console": "jit console s3-read --reason R\n  jit console s3-read --open",
+    "console": (
+        "jit console s3-read --reason R\n"
+        "  jit console s3-read --open --service s3\n"
+        "  jit login s3-read --service ec2 --console-region eu-west-1   (login is console)\n"
+        "  jit console s3-read --destination 'https://console.aws.amazon.com/cloudwatch/home#logsV2:'"
+    ),
     "cache": "jit cache clear",
     "completion": (
         'eval "$(jit completion bash)"          # in ~/.bashrc\n'
@@ -109,6 +114,10 @@ EXAMPLES: dict[str, str] = {
         "  jit completion fish > ~/.config/fish/completions/jit.fish"
     ),
 }
+
+
+# Other names of a command (argparse aliases: one parser, listed as ``console (login)``).
+ALIASES = {"login": "console"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -404,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         sub = commands.add_parser(
             name,
+            aliases=[alias for alias, of in ALIASES.items() if of == name],
             help=help_text,
             description=help_text,
             parents=flags,
@@ -551,6 +561,26 @@ def _add_session_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     _add_no_cache(console)
     _add_new(console)
     console.add_argument("--open", action="store_true", help="open it in the browser instead")
+    console.add_argument(
+        "--service",
+        metavar="NAME",
+        help="land on that service's console page (s3, ec2, cloudwatch, ...: "
+        "https://console.aws.amazon.com/NAME/home)",
+    )
+    # Not --region: that is the region requests to the broker are signed for, which must be
+    # the broker's own; the console page may be in any region.
+    console.add_argument(
+        "--console-region",
+        metavar="REGION",
+        help="the region of the console page (REGION.console.aws.amazon.com, ?region=REGION); "
+        "--region stays the broker's signing region",
+    )
+    console.add_argument(
+        "--destination",
+        metavar="URL",
+        help="land on this console URL (https://console.aws.amazon.com/... or "
+        "https://REGION.console.aws.amazon.com/...; no other host)",
+    )
 
 
 # ---------------------------------------------------------------- jit exec's `--`

@@ -161,8 +161,9 @@ def cmd_console(args: argparse.Namespace) -> str:
     from jit_cli import console
 
     endpoint = console.federation_url(os.environ)
+    page = console.destination(args.service, args.console_region, args.destination)
     entry = _session_entry(args, signing_profile(args.aws_profile, os.environ))
-    url = console.login_url(endpoint, console.signin_token(endpoint, entry["credentials"]))
+    url = console.login_url(endpoint, console.signin_token(endpoint, entry["credentials"]), page)
     if not args.open:
         return url
     import webbrowser
