@@ -391,3 +391,11 @@ def test_progress_is_silent_when_stderr_is_not_a_terminal() -> None:
         assert not stream.written.wait(0.3)
 
     assert stream.getvalue() == ""
+
+
+def test_completion_offers_the_new_spellings_only(jit) -> None:
+    script = jit("completion", "bash").out
+
+    offered = complete_in_bash(script, "jit", "configure", "--")
+    assert "--aws-profile" in offered and "--aws-profile-name" in offered
+    assert not {"--source-profile", "--name", "--profile", "--env"} & set(offered)

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from jit_cli import __version__, didyoumean, guard
+from jit_cli import __version__, cache, didyoumean, guard
 from jit_cli.broker import BrokerClient
 from jit_cli.errors import CliError
 from jit_cli.signing import load_identity, resolve_api_url, resolve_region, sign, signing_profile
@@ -60,7 +60,7 @@ class GuardedClient(BrokerClient):
 
     def call(self, method: str, path: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
-            return super().call(method, path, *args, **kwargs)
+            answer = super().call(method, path, *args, **kwargs)
         except CliError as error:
             if (method, path) == ("POST", "/v1/grants"):  # an unknown profile: the nearest one
                 payload = args[0] if args else kwargs.get("payload")
@@ -73,9 +73,20 @@ class GuardedClient(BrokerClient):
                 else lambda: super(GuardedClient, self).call("GET", "/v1/whoami")
             )
             raise guard.explain_denied(error, whoami, profile=self._profile) from None
+        if (method, path) == ("GET", "/v1/profiles"):
+            self._remember(answer)
+        return answer
 
     def _profile_names(self) -> list[str]:
-        return didyoumean.profile_names(super().call("GET", "/v1/profiles"))
+        answer = super().call("GET", "/v1/profiles")
+        self._remember(answer)
+        return didyoumean.profile_names(answer)
+
+    def _remember(self, profiles_answer: Any) -> None:
+        """Every listing of the profiles feeds ``jit __complete profiles`` (the fast path
+        never asks the broker itself): jit profiles, configure, init and did-you-mean."""
+        names = didyoumean.profile_names(profiles_answer)
+        cache.remember_profiles(self._api_url, self._profile, names, os.environ)
 
 
 def for_args(args: argparse.Namespace) -> BrokerClient:

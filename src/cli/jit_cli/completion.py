@@ -36,11 +36,12 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, tuple[str, argpar
 
 
 def _long_options(parser: argparse.ArgumentParser, *, values_only: bool = False) -> list[str]:
-    """The parser's ``--`` options (only those that take a value, if asked), sorted."""
+    """The parser's ``--`` options, sorted: those offered (not the deprecated spellings,
+    hidden from --help), or all that take a value (whose next word is never completed)."""
     return sorted(
         option
         for action in parser._actions
-        if not values_only or action.nargs != 0
+        if (action.nargs != 0 if values_only else action.help is not argparse.SUPPRESS)
         for option in action.option_strings
         if option.startswith("--")
     )

@@ -23,7 +23,6 @@ from the ``--reason``/``--duration`` given, saying to pass ``--new`` or drop the
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -94,20 +93,9 @@ def _terms(grant: Mapping[str, Any]) -> dict[str, Any]:
     return terms
 
 
-def time_left(seconds: float) -> str:
-    """``42 min left``, ``1 h 05 min left``."""
-    minutes = max(0, int(seconds) // 60)
-    if minutes < 60:
-        return f"{minutes} min left"
-    return f"{minutes // 60} h {minutes % 60:02d} min left"
-
-
-def local_time(epoch: float, at: float) -> str:
-    """``19:50`` in local time (with the date when that is not today's)."""
-    moment, today = time.localtime(epoch), time.localtime(at)
-    if moment[:3] == today[:3]:
-        return time.strftime("%H:%M", moment)
-    return time.strftime("%Y-%m-%d %H:%M", moment)
+# Words for people, shared with the fast path's jit status (which may not import this module).
+time_left = cache.time_left
+local_time = cache.local_time
 
 
 def _minutes(seconds: int) -> str:
