@@ -35,6 +35,8 @@ from jit_broker.models.input import (
     parse_json_body,
 )
 from jit_broker.models.output import (
+    DenialView,
+    GrantDryRun,
     GrantList,
     GrantResponse,
     GrantView,
@@ -154,9 +156,28 @@ def profiles() -> Response[ProfileList]:
     )
 
 
-@app.post("/v1/grants")
-def request_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantWithCredentials]:
-    caller = _caller()
+@app.post(
+    "/v1/grants",
+    description="Request a grant and its first session (201). With dry_run true, nothing is "
+    "granted or written: 200 says whether the request would be granted and every rule that "
+    "refuses it.",
+    responses={
+        201: {
+            "description": "The grant and its first session's credentials.",
+            "content": {"application/json": {"model": GrantWithCredentials}},
+        },
+        200: {
+            "description": "dry_run: whether the request would be granted, and why not.",
+            "content": {"application/json": {"model": GrantDryRun}},
+        },
+    },
+)
+def request_grant(
+    body: Annotated[GrantRequest, Body()],
+) -> Response[GrantWithCredentials | GrantDryRun]:
+    caller = _caller()  # first: a broker session is refused here, dry run or not (threat 27)
+    if body.dry_run:
+        return _dry_run(caller, body)
     issued = broker().request_grant(caller, body, time_left=_time_left)
     metrics.add_metric(name="GrantsIssued", unit=MetricUnit.Count, value=1)
     logger.info(
@@ -174,6 +195,36 @@ def request_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantWithCr
     return _json(
         201,
         GrantWithCredentials(grant=GrantView.of(issued.grant), credentials=issued.credentials),
+        NO_STORE,
+    )
+
+
+def _dry_run(caller: Caller, body: GrantRequest) -> Response:
+    assessed = broker().explain(caller, body)
+    metrics.add_metric(name="GrantDryRuns", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "grant dry run",
+        extra={
+            "profile": body.profile,
+            "requester": caller.requester_id,
+            "would_grant": assessed.would_grant,
+            "denials": [d.rule.value for d in assessed.denials],
+        },
+    )
+    return _json(
+        200,
+        GrantDryRun(
+            dry_run=True,
+            would_grant=assessed.would_grant,
+            profile=assessed.profile_name,
+            account=assessed.account,
+            duration_seconds=assessed.window,
+            mode=assessed.mode,
+            denials=[
+                DenialView(rule=d.rule, limit=d.limit, code=d.error.code, message=d.error.message)
+                for d in assessed.denials
+            ],
+        ),
         NO_STORE,
     )
 

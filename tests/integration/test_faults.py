@@ -167,7 +167,8 @@ def test_an_injected_fault_fails_every_attempt_of_exactly_the_named_call(stack, 
 def test_the_recorded_runs_reach_every_step_of_the_grant_path_and_every_auditor_branch():
     """The cases are only as good as the runs they come from."""
     rec = recording()
-    assert [c.operation for c in rec.broker["grant"]][:1] == ["TransactWriteItems"]
+    # one read (nonce and limits), then the grant's record before anything else is written
+    assert [c.operation for c in rec.broker["grant"]][:2] == ["BatchGetItem", "TransactWriteItems"]
     for step, needed in {
         "grant": {"TransactWriteItems", "CreateRole", "PutRolePolicy", "AssumeRole"},
         "session": {"GetItem", "AssumeRole", "TransactWriteItems"},
@@ -184,7 +185,6 @@ def test_the_recorded_runs_reach_every_step_of_the_grant_path_and_every_auditor_
             ("AssumeRole", ""),  # the grant role in the member, by the broker itself
         },
         "shared-grant": {
-            ("BatchGetItem", ""),  # nonce and rate, before STS
             ("GetItem", SHARED),
             ("CreateRole", f"{IN_MEMBER}+{SHARED}"),
             ("PutRolePolicy", f"{IN_MEMBER}+{SHARED}"),

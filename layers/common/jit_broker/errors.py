@@ -54,7 +54,14 @@ class GrantNotActive(Conflict):
 
 
 class ReplayedRequest(Conflict):
+    """The request's nonce was already used by this caller (a replay, or a resent request)."""
+
     code = "replayed_request"
+
+    def __init__(
+        self, message: str = "this request was already made (same nonce): send a fresh nonce"
+    ) -> None:
+        super().__init__(message)
 
 
 class RevocationListFull(BrokerError):
@@ -77,6 +84,44 @@ class AccountUnreachable(BrokerError):
 class TooManyRequests(BrokerError):
     status = 429
     code = "too_many_requests"
+
+
+# Each limit a grant request may meet: its own type (one code, too_many_requests, as before),
+# its message written once for the check before the ledger write and the write's condition.
+class RateLimited(TooManyRequests):
+    """The caller's credential requests this minute are at the access policy's limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"too many credential requests this minute (limit {limit}): try again shortly"
+        )
+
+
+class ActiveGrantsHeld(TooManyRequests):
+    """The caller holds as many active grants of the profile as it allows."""
+
+    def __init__(self, profile: str, most: int) -> None:
+        super().__init__(
+            f"you already hold {most} active grant(s) of {profile!r} (the most it allows): "
+            "use or revoke one first"
+        )
+
+
+class OwnerRoleCapReached(TooManyRequests):
+    """The caller holds as many live grant roles as one requester may (JIT_MAX_ROLES_PER_OWNER)."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__(
+            f"you hold {most} live grant roles (the most one requester may): revoke a grant "
+            "you no longer need"
+        )
+
+
+class RoleCapReached(TooManyRequests):
+    """The stack holds as many live grant roles as it may (JIT_MAX_ROLES)."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__(f"the broker is at its cap of {most} live grant roles: try again later")
 
 
 class LedgerUnavailable(BrokerError):

@@ -1,8 +1,9 @@
 """Grants: request, issue a session, revoke, list. The broker's domain logic.
 
 Order of a grant (each step only after the one before succeeded):
-1. checks that change nothing: profile exists, caller entitled, duration, reason, ticket,
-   active-grant cap (→ 4xx, no AWS write at all);
+1. checks that change nothing (jit_broker.admission, the same a dry run makes): profile
+   exists, caller entitled, duration, reason, ticket, account, then one ledger read for the
+   nonce and the limits (active grants, rate, role quotas) (→ 4xx, no write at all);
 2. the ledger records the grant (status requested) with the nonce, rate counter and role
    quota in one transaction (→ 409 replay, 429 over a limit, 503 ledger down), and with it
    what the role will hold (the digest of its jit-grant document, its managed policies);
@@ -38,14 +39,14 @@ cannot lose one another's entry).
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jit_broker import documents, naming
+from jit_broker import admission, documents, naming
 from jit_broker.adapters.iam import RoleSpec
+from jit_broker.admission import Assessment, Refusals, Rule
 from jit_broker.documents import policy_digest
 from jit_broker.errors import (
     AwsUnavailable,
@@ -54,7 +55,6 @@ from jit_broker.errors import (
     GrantNotActive,
     NotEntitled,
     NotFound,
-    TooManyRequests,
 )
 from jit_broker.identity import Caller, caller_from_context, refuse_broker_principals
 from jit_broker.models.domain import (
@@ -137,27 +137,50 @@ class Broker:
         return policy
 
     def _iam_in(self, account: str) -> Iam:
-        if account == self._settings.home_account:
+        unreachable = self._unreachable(account)
+        if unreachable is not None:
+            raise unreachable
+        if account == self._settings.home_account or self._member_iam is None:
             return self._iam
-        if self._member_iam is None or account not in self._settings.member_accounts:
-            raise AwsUnavailable(f"account {account} is not one of this broker's member accounts")
         return self._member_iam(account)
 
-    def _account_for(self, profile_name: str, profile: Profile, request: GrantRequest) -> str:
+    def _unreachable(self, account: str) -> BrokerError | None:
+        """Why the broker cannot write roles in ``account`` (None: it can)."""
+        if account == self._settings.home_account:
+            return None
+        if self._member_iam is None or account not in self._settings.member_accounts:
+            return AwsUnavailable(f"account {account} is not one of this broker's member accounts")
+        return None
+
+    def _account_for(
+        self, profile_name: str, profile: Profile, request: GrantRequest, refusals: Refusals
+    ) -> str | None:
+        """Rule.ACCOUNT: the account the grant's access is in (None: refused)."""
         accounts = profile.accounts_in(self._settings.home_account)
-        if request.account is None:
-            if len(accounts) > 1:
-                raise BadRequest(
+        if request.account is None and len(accounts) > 1:
+            refusals.refuse(
+                Rule.ACCOUNT,
+                BadRequest(
                     f"profile {profile_name!r} grants access in several accounts: give one "
                     f"of {', '.join(accounts)} (account, or the CLI's --account)"
-                )
-            return accounts[0]
-        if request.account not in accounts:
-            raise BadRequest(
-                f"profile {profile_name!r} does not grant access in account {request.account}: "
-                f"give one of {', '.join(accounts)}"
+                ),
             )
-        return request.account
+            return None
+        account = accounts[0] if request.account is None else request.account
+        if account not in accounts:
+            refusals.refuse(
+                Rule.ACCOUNT,
+                BadRequest(
+                    f"profile {profile_name!r} does not grant access in account {account}: "
+                    f"give one of {', '.join(accounts)}"
+                ),
+            )
+            return None
+        unreachable = self._unreachable(account)
+        if unreachable is not None:
+            refusals.refuse(Rule.ACCOUNT, unreachable)
+            return None
+        return account
 
     # --- reads -------------------------------------------------------------------------
     def profiles_for(self, caller: Caller) -> dict[str, Profile]:
@@ -194,47 +217,15 @@ class Broker:
         self, caller: Caller, request: GrantRequest, *, time_left: TimeLeft | None = None
     ) -> Issued:
         """``time_left``: how long the invocation may still run; AssumeRole's retries stop in
-        time to record the grant and answer (None: the configured budget alone)."""
+        time to record the grant and answer (None: the configured budget alone). The first
+        rule the request breaks is raised before anything is written (``_assess``)."""
+        if request.dry_run:  # a dry run is explained, never granted
+            raise RuntimeError("a dry run reached request_grant: call explain")
         policy = self._admitted(caller)
-        profile = policy.profiles.get(request.profile)
-        if profile is None:
-            raise NotFound(
-                f"there is no profile {request.profile!r}; "
-                + _may_request(policy.requestable(caller))
-            )
-        if not policy.is_entitled(profile, caller):
-            raise NotEntitled(
-                f"{caller.requester_id} may not request {request.profile!r}; "
-                + _may_request(policy.requestable(caller))
-            )
-        window = request.duration or min(profile.max_window, naming.MAX_CHAINED_SESSION_SECONDS)
-        if window > profile.max_window:
-            raise BadRequest(
-                f"duration {window} s is longer than profile {request.profile!r} allows "
-                f"({profile.max_window} s)"
-            )
-        if profile.reason_required and not (request.reason and request.reason.strip()):
-            raise BadRequest(f"profile {request.profile!r} needs a reason: say why you need access")
-        if profile.ticket_pattern is not None and not (
-            request.ticket and re.fullmatch(profile.ticket_pattern, request.ticket)
-        ):
-            raise BadRequest(
-                f"profile {request.profile!r} needs a ticket matching {profile.ticket_pattern}"
-            )
-        account = self._account_for(request.profile, profile, request)
         now = self._now()
-        slot = None
-        held = ""
-        if profile.max_active_grants is not None:
-            held = (
-                f"you already hold {profile.max_active_grants} active grant(s) of "
-                f"{request.profile!r} (the most it allows): use or revoke one first"
-            )
-            slot = self._ledger.free_slot(
-                caller.owner, request.profile, profile.max_active_grants, now
-            )
-            if slot is None:
-                raise TooManyRequests(held)
+        assessed = self._assess(caller, request, policy, now, Refusals(collect_all=False))
+        profile, account, window = assessed.admitted()
+        slot = assessed.slot
 
         grant_id = naming.new_grant_id()
         grant = Grant(
@@ -260,7 +251,7 @@ class Broker:
             slot=slot,
         )
         if grant.mode is GrantMode.SHARED_ROLE:
-            return self._shared_grant(grant, profile, caller, request, policy, now, held, time_left)
+            return self._shared_grant(grant, profile, caller, request, policy, now, time_left)
         # The ledger records what the role will hold, so the auditor judges drift against what
         # was written, not against the profile as it reads later.
         spec = self._role_spec(grant, profile)
@@ -277,7 +268,7 @@ class Broker:
             rate_limit=policy.limits.requests_per_minute,
             max_roles=self._settings.max_roles,
             max_roles_per_owner=self._settings.max_roles_per_owner,
-            held_message=held,
+            max_active=profile.max_active_grants,
         )
         try:
             iam = self._iam_in(account)
@@ -310,6 +301,81 @@ class Broker:
         )
         return Issued(grant, credentials)
 
+    def explain(self, caller: Caller, request: GrantRequest) -> Assessment:
+        """A dry run of ``request``: every rule it breaks (the same rules, in the same code,
+        as a real request's), and the account, window and mode it would get. Nothing is
+        written: no IAM or STS call, no ledger write (its nonce stays unused, its rate
+        unspent, no slot or quota taken); the ledger is only read."""
+        policy = self._admitted(caller)
+        return self._assess(caller, request, policy, self._now(), Refusals(collect_all=True))
+
+    def _assess(
+        self,
+        caller: Caller,
+        request: GrantRequest,
+        policy: AccessPolicy,
+        now: int,
+        refusals: Refusals,
+    ) -> Assessment:
+        """Judge ``request`` by every rule (jit_broker.admission), reporting to ``refusals``:
+        a real request stops at the first, a dry run hears them all.
+
+        What a caller who may not request the profile learns, from a dry run as from a real
+        request (404 not_found / 403 not_entitled, the same message): that it does not exist
+        or is not theirs to request, and the names of the profiles they may request. Nothing
+        of the profile itself: no later rule is judged (their messages would tell its window,
+        accounts, ticket pattern, limits), and the dry run's account, duration and mode stay
+        empty. A caller from an account the policy does not admit gets 403 before any rule
+        (``_admitted``), on this route as on every other."""
+        name = request.profile
+        profile = policy.profiles.get(name)
+        if profile is None:
+            refusals.refuse(
+                Rule.ENTITLEMENT,
+                NotFound(
+                    f"there is no profile {name!r}; " + _may_request(policy.requestable(caller))
+                ),
+            )
+            return Assessment(name, tuple(refusals.denials))
+        if not policy.is_entitled(profile, caller):
+            refusals.refuse(
+                Rule.ENTITLEMENT,
+                NotEntitled(
+                    f"{caller.requester_id} may not request {name!r}; "
+                    + _may_request(policy.requestable(caller))
+                ),
+            )
+            return Assessment(name, tuple(refusals.denials))
+        window = admission.window_of(profile, request)
+        admission.check_request(name, profile, request, window, refusals)
+        account = self._account_for(name, profile, request, refusals)
+        admission.check_approvals(name, profile, request, refusals)
+        counts = self._ledger.limit_counts(
+            caller.owner,
+            name,
+            nonce=request.nonce,
+            now=now,
+            max_active=profile.max_active_grants,
+            roles=profile.mode is GrantMode.PER_GRANT_ROLE,
+        )
+        slot = admission.check_limits(
+            counts,
+            name=name,
+            profile=profile,
+            rate_limit=policy.limits.requests_per_minute,
+            max_roles=self._settings.max_roles,
+            max_roles_per_owner=self._settings.max_roles_per_owner,
+            refusals=refusals,
+        )
+        return Assessment(
+            name,
+            tuple(refusals.denials),
+            profile=profile,
+            account=account,
+            window=window,
+            slot=slot,
+        )
+
     def _shared_grant(
         self,
         grant: Grant,
@@ -318,18 +384,15 @@ class Broker:
         request: GrantRequest,
         policy: AccessPolicy,
         now: int,
-        held: str,
         time_left: TimeLeft | None,
     ) -> Issued:
         """A shared-role grant: no role is made for it, so one ledger transaction records it
         and its first session after the one AssumeRole (nonce, rate, slot and both records
-        together; no role quota), before the credentials leave. A used nonce or a spent rate
-        is refused by a read before STS is called; if the transaction refuses, the session is
-        discarded unseen (its session policy ends it at the grant's expiry all the same). The
-        profile's shared role is made or brought up to date only when it is not already."""
-        self._ledger.check_admissible(
-            caller.owner, request.nonce, now, policy.limits.requests_per_minute
-        )
+        together; no role quota), before the credentials leave. A used nonce, a spent rate or
+        a held slot was refused by the read before (``_assess``), so a replay or a flood does
+        not reach STS; if the transaction refuses (a request at the same moment), the session
+        is discarded unseen (its session policy ends it at the grant's expiry all the same).
+        The profile's shared role is made or brought up to date only when it is not already."""
         shared = self._shared_role(grant.target_account or "", grant.profile, profile)
         grant = grant.model_copy(
             update={
@@ -348,7 +411,7 @@ class Broker:
             rate_limit=policy.limits.requests_per_minute,
             max_roles=self._settings.max_roles,
             max_roles_per_owner=self._settings.max_roles_per_owner,
-            held_message=held,
+            max_active=profile.max_active_grants,
             first_session=session,
         )
         return Issued(grant, credentials)

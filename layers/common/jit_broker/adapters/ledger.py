@@ -37,12 +37,15 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from jit_broker.errors import (
+    ActiveGrantsHeld,
     Conflict,
     GrantNotActive,
     LedgerUnavailable,
+    OwnerRoleCapReached,
+    RateLimited,
     ReplayedRequest,
     RevocationListFull,
-    TooManyRequests,
+    RoleCapReached,
 )
 from jit_broker.models.domain import (
     FORWARD,
@@ -50,6 +53,7 @@ from jit_broker.models.domain import (
     GrantMode,
     GrantStatus,
     IssuedSession,
+    LimitCounts,
     SharedRole,
 )
 
@@ -139,6 +143,8 @@ class Ledger:
     # A transaction cancelled only because another one touched the same item at the same
     # moment (the shared role quota under a burst of grants) is tried again, a few times.
     CONFLICT_ATTEMPTS = 4
+    BATCH_GET_KEYS = 100  # DynamoDB's most per BatchGetItem
+    UNPROCESSED_ATTEMPTS = 4
 
     def __init__(
         self, client: Any, table_name: str, *, sleep: Callable[[float], None] = time.sleep
@@ -171,28 +177,67 @@ class Ledger:
             )
         return [_from_item(item) for item in out.get("Items", [])]
 
-    def free_slot(self, owner: str, profile: str, max_active: int, now: int) -> int | None:
-        """Which of the profile's active-grant slots this owner can claim (None: all held).
-
-        With one slot (the usual case) nothing is read: the claim's condition decides."""
-        if max_active == 1:
-            return 0
+    def limit_counts(
+        self,
+        owner: str,
+        profile: str,
+        *,
+        nonce: str,
+        now: int,
+        max_active: int | None,
+        roles: bool,
+    ) -> LimitCounts:
+        """What a grant request's limits are judged on, in one consistent read and no write:
+        whether its nonce is recorded, the owner's credential requests this minute, which of
+        the profile's ``max_active`` active-grant slots are held, and, when the grant will
+        hold a role of its own (``roles``), the stack's and the owner's live roles. Each is
+        the item the grant's transaction then writes under a condition (open_grant)."""
+        nonce_pk, rate_pk = f"NONCE#{owner}#{nonce}", f"RATE#{owner}#{now // 60}"
+        slot_pks = [_slot_pk(owner, profile, k) for k in range(max_active or 0)]
         keys = [
-            {"pk": _s(_slot_pk(owner, profile, k)), "sk": _s("SLOT")} for k in range(max_active)
+            (nonce_pk, "NONCE"),
+            (rate_pk, "RATE"),
+            *([(ROLE_QUOTA, "QUOTA"), (_owner_quota_pk(owner), "QUOTA")] if roles else []),
+            *((pk, "SLOT") for pk in slot_pks),
         ]
-        with _reading():
-            out = self._db.batch_get_item(
-                RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
-            )
-        held = {
-            item["pk"]["S"]
-            for item in out.get("Responses", {}).get(self._table, [])
-            if int(item["expires_at"]["N"]) > now
-        }
-        for k in range(max_active):
-            if _slot_pk(owner, profile, k) not in held:
-                return k
-        return None
+        found = {item["pk"]["S"]: item for item in self._get_many(keys)}
+
+        def number(pk: str, attribute: str) -> int:
+            return int(found.get(pk, {}).get(attribute, {}).get("N", "0"))
+
+        return LimitCounts(
+            nonce_used=nonce_pk in found,
+            requests_this_minute=number(rate_pk, "hits"),
+            held_slots=frozenset(
+                k for k, pk in enumerate(slot_pks) if pk in found and number(pk, "expires_at") > now
+            ),
+            live_roles=number(ROLE_QUOTA, "live_roles") if roles else None,
+            owner_live_roles=number(_owner_quota_pk(owner), "live_roles") if roles else None,
+        )
+
+    def _get_many(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The items of ``keys`` (pk, sk) that exist, read consistently: BatchGetItem by 100
+        keys, the keys DynamoDB leaves unprocessed asked again a bounded number of times
+        (then LedgerUnavailable: an answer judged on part of the items could be wrong)."""
+        items: list[dict[str, Any]] = []
+        for first in range(0, len(keys), self.BATCH_GET_KEYS):
+            pending: list[dict[str, Any]] = [
+                {"pk": _s(pk), "sk": _s(sk)} for pk, sk in keys[first : first + self.BATCH_GET_KEYS]
+            ]
+            for attempt in range(1, self.UNPROCESSED_ATTEMPTS + 1):
+                with _reading():
+                    out = self._db.batch_get_item(
+                        RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
+                    )
+                items += out.get("Responses", {}).get(self._table, [])
+                pending = out.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if not pending:
+                    break
+                if attempt < self.UNPROCESSED_ATTEMPTS:
+                    self._sleep(0.02 * 2**attempt * (0.5 + random.random()))  # jitter  # nosec B311
+            else:
+                raise LedgerUnavailable("the grant ledger cannot be read right now")
+        return items
 
     # --- writes ------------------------------------------------------------------------
     def open_grant(
@@ -204,12 +249,14 @@ class Ledger:
         rate_limit: int,
         max_roles: int,
         max_roles_per_owner: int,
-        held_message: str = "",
+        max_active: int | None = None,
         first_session: IssuedSession | None = None,
     ) -> None:
         """Write the grant (status requested) before any role exists, in one transaction with
         the nonce (replay → 409), the owner's rate counter, the stack's and the owner's role
-        quotas and, when the profile caps active grants, the grant's slot (→ 429).
+        quotas and, when the profile caps active grants (``max_active``), the grant's slot
+        (→ 429). The domain judged the same items by a read just before (limit_counts): these
+        conditions decide between requests made at the same moment.
 
         A shared-role grant makes no role: it is written once, already active, with its
         ``first_session`` in the same transaction (and holds no role quota)."""
@@ -226,24 +273,16 @@ class Ledger:
             self._rate_update(owner, now, rate_limit),
         ]
         errors: list[Exception] = [
-            _replayed(),
+            ReplayedRequest(),
             Conflict("a grant with this id already exists"),
-            _rate_limited(rate_limit),
+            RateLimited(rate_limit),
         ]
         if _holds_role(grant):
             items += [
                 self._quota_claim(ROLE_QUOTA, max_roles),
                 self._quota_claim(_owner_quota_pk(owner), max_roles_per_owner),
             ]
-            errors += [
-                TooManyRequests(
-                    f"the broker is at its cap of {max_roles} live grant roles: try again later"
-                ),
-                TooManyRequests(
-                    f"you hold {max_roles_per_owner} live grant roles (the most one requester "
-                    "may): revoke a grant you no longer need"
-                ),
-            ]
+            errors += [RoleCapReached(max_roles), OwnerRoleCapReached(max_roles_per_owner)]
         if grant.slot is not None:
             items.append(
                 {
@@ -261,29 +300,11 @@ class Ledger:
                     }
                 }
             )
-            errors.append(TooManyRequests(held_message or "too many active grants"))
+            errors.append(ActiveGrantsHeld(grant.profile, max_active or grant.slot + 1))
         if first_session is not None:
             items.append(self._session_put(first_session))
             errors.append(Conflict("session already recorded"))
         self._transact(items, errors)
-
-    def check_admissible(self, owner: str, nonce: str, now: int, rate_limit: int) -> None:
-        """Before STS is called for a grant written only afterwards (shared-role): a used
-        nonce (→ 409) or a spent rate (→ 429) stops the request here, so a replay or a flood
-        does not reach STS. One read; the transaction that records the grant decides."""
-        keys = [
-            {"pk": _s(f"NONCE#{owner}#{nonce}"), "sk": _s("NONCE")},
-            {"pk": _s(f"RATE#{owner}#{now // 60}"), "sk": _s("RATE")},
-        ]
-        with _reading():
-            out = self._db.batch_get_item(
-                RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
-            )
-        for item in out.get("Responses", {}).get(self._table, []):
-            if item["sk"]["S"] == "NONCE" and int(item.get("ttl", {}).get("N", "0")) > now:
-                raise _replayed()
-            if item["sk"]["S"] == "RATE" and int(item.get("hits", {}).get("N", "0")) >= rate_limit:
-                raise _rate_limited(rate_limit)
 
     def activate(self, grant: Grant, session: IssuedSession) -> None:
         """requested → active with the role's id, and the first session's record, atomically."""
@@ -324,8 +345,8 @@ class Ledger:
                 },
             ],
             [
-                _replayed(),
-                _rate_limited(rate_limit),
+                ReplayedRequest(),
+                RateLimited(rate_limit),
                 GrantNotActive("the grant is no longer active: request a new grant"),
             ],
         )
@@ -733,13 +754,3 @@ class Ledger:
                 Limit=limit,
             )
         return [_from_item(item) for item in out.get("Items", [])]
-
-
-def _replayed() -> ReplayedRequest:
-    return ReplayedRequest("this request was already made (same nonce): send a fresh nonce")
-
-
-def _rate_limited(rate_limit: int) -> TooManyRequests:
-    return TooManyRequests(
-        f"too many credential requests this minute (limit {rate_limit}): try again shortly"
-    )

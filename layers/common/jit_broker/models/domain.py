@@ -14,6 +14,28 @@ class GrantMode(StrEnum):
     SHARED_ROLE = "shared-role"  # the profile's shared role, each session scoped by its policy
 
 
+class DenialRule(StrEnum):
+    """A rule that refuses a grant request, in the order a real request meets them."""
+
+    ENTITLEMENT = "entitlement"  # no such profile, or the caller may not request it
+    DURATION = "duration"  # longer than the profile's window
+    REASON = "reason"  # the profile needs one
+    TICKET = "ticket"  # the profile needs one matching its pattern
+    ACCOUNT = "account"  # not one of the profile's accounts (or none named among several)
+    # Issue 11: approvals. Where a profile that needs an approval will refuse a request
+    # without one; no profile has approval settings yet, so this rule refuses nothing.
+    APPROVALS = "approvals"
+    NONCE = "nonce"  # already used by this caller: the request would be a replay
+    LIMITS = "limits"  # one of DenialLimit
+
+
+class DenialLimit(StrEnum):
+    ACTIVE_GRANTS = "active_grants"  # the profile's max_active_grants, held by the caller
+    RATE = "rate"  # the policy's requests_per_minute, spent by the caller this minute
+    OWNER_ROLES = "owner_roles"  # the live grant roles one requester may hold
+    ROLES = "roles"  # the live grant roles the whole stack may hold
+
+
 class GrantStatus(StrEnum):
     REQUESTED = "requested"
     ACTIVE = "active"
@@ -112,3 +134,17 @@ class SharedRole(BaseModel):
     managed_policy_arns: list[str] = []
     revoked: list[str] = []  # sorted grant ids
     rev: int = 0
+
+
+class LimitCounts(BaseModel):
+    """What the ledger holds now against a caller's next grant: read before anything is
+    written (and by a dry run instead of writing), judged by jit_broker.admission with the
+    same limits the ledger's write then enforces atomically."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    nonce_used: bool  # the request's nonce is already recorded for this caller
+    requests_this_minute: int  # the caller's credential requests (grants and sessions)
+    held_slots: frozenset[int] = frozenset()  # the profile's active-grant slots held now
+    live_roles: int | None = None  # the stack's live grant roles (None: not read)
+    owner_live_roles: int | None = None  # the caller's live grant roles (None: not read)

@@ -9,7 +9,7 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from jit_broker.errors import BadRequest
 from jit_broker.naming import MAX_WINDOW_SECONDS, MIN_SESSION_SECONDS
@@ -59,6 +59,14 @@ class GrantRequest(StrictBody):
             "defaults to its only one).",
         ),
     ] = None
+    dry_run: Annotated[
+        StrictBool,
+        Field(
+            description="true: grant nothing, answer 200 with whether this request would be "
+            "granted and every rule that refuses it (GrantDryRun). The nonce is checked, "
+            "not used: the same request may then be sent for real.",
+        ),
+    ] = False
 
     @field_validator("reason", "ticket")
     @classmethod

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Annotated, Literal
 
-from jit_broker.models.domain import Credentials, Grant
+from pydantic import BaseModel, Field
+
+from jit_broker.models.domain import Credentials, DenialLimit, DenialRule, Grant, GrantMode
 
 
 class GrantView(BaseModel):
@@ -52,6 +54,63 @@ class GrantList(BaseModel):
 class GrantWithCredentials(BaseModel):
     grant: GrantView
     credentials: Credentials
+
+
+class DenialView(BaseModel):
+    """One rule that refuses the request, as a real request would be refused by it."""
+
+    rule: Annotated[
+        DenialRule,
+        Field(
+            description="entitlement: no such profile, or not yours to request; duration: "
+            "longer than the profile allows; reason / ticket: the profile needs one (a ticket "
+            "matching its pattern); account: not one of the profile's accounts, or none named "
+            "among several; approvals: reserved (approvals are not checked yet); nonce: "
+            "already used, send a fresh one; limits: see limit."
+        ),
+    ]
+    limit: Annotated[
+        DenialLimit | None,
+        Field(
+            description="For rule limits: active_grants (the profile's max active grants), "
+            "rate (your credential requests this minute), owner_roles (the live grant roles "
+            "one requester may hold), roles (the stack's live grant roles); else null."
+        ),
+    ] = None
+    code: Annotated[
+        str, Field(description="The error code a real request gets for it (error.code).")
+    ]
+    message: Annotated[str, Field(description="What is wrong and what to do about it.")]
+
+
+class GrantDryRun(BaseModel):
+    """The answer to a dry run (POST /v1/grants with dry_run true): nothing was granted or
+    written. would_grant is true when no rule refuses the request now; a real request can
+    still meet a change made meanwhile (another request taking the slot or the rate, the
+    policy edited) or a failure of AWS.
+
+    For a profile that does not exist or that the caller may not request, only the
+    entitlement denial is given (what a real request's 404/403 says) and account,
+    duration_seconds and mode are null: nothing of the profile is told."""
+
+    dry_run: Literal[True]
+    would_grant: bool
+    profile: Annotated[str, Field(description="The profile asked for.")]
+    account: Annotated[
+        str | None,
+        Field(description="The account the access would be in (null: not settled)."),
+    ]
+    duration_seconds: Annotated[
+        int | None,
+        Field(
+            description="The grant window the request would get: its duration, else the "
+            "profile's longest, at most 3600 (null: not told)."
+        ),
+    ]
+    mode: Annotated[GrantMode | None, Field(description="The profile's grant mode.")]
+    denials: Annotated[
+        list[DenialView], Field(description="Every rule that refuses it; empty: none.")
+    ]
 
 
 class ProfileView(BaseModel):
