@@ -285,8 +285,8 @@ def test_output_text_prints_a_table_of_profiles(jit, fake: FakeBroker) -> None:
         "read-only",
         "111122223333",
         "per-grant-role",
-        "3600",
-        "3600",
+        "1h",
+        "1h",
         "yes",
         "ReadOnlyAccess",
     ]

@@ -331,7 +331,8 @@ def _global_flags(suppress: bool) -> _Parser:
         "--output",
         choices=output.OUTPUTS,
         default=argparse.SUPPRESS if suppress else None,
-        help="json (default; jit status: text on a terminal) or text (tables and lines for people)",
+        help="text (tables with local times and time left; the default on a terminal) or json "
+        "(the default when piped or redirected: epoch seconds, for scripts)",
     )
     flags.add_argument(
         "--debug",

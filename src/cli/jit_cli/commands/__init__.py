@@ -20,7 +20,12 @@ from jit_cli import output
 
 
 def render(args: argparse.Namespace, value: Any, columns: Sequence[str] | None = None) -> str:
-    return output.render(value, getattr(args, "output", "json"), columns)
+    """``value`` as ``--output`` says; without it, text on a terminal and JSON otherwise."""
+    return output.render(value, wanted(args), columns)
+
+
+def wanted(args: argparse.Namespace) -> str:
+    return output.chosen(getattr(args, "output", None), sys.stdout)
 
 
 def say(line: str) -> None:

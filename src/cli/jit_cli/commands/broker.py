@@ -33,8 +33,6 @@ def cmd_whoami(client: BrokerClient, args: argparse.Namespace) -> str:
 
 def cmd_profiles(client: BrokerClient, args: argparse.Namespace) -> str:
     profiles = client.call("GET", "/v1/profiles").get("profiles", [])
-    if getattr(args, "output", "json") == "text":
-        profiles = [_joined_accounts(p) if isinstance(p, dict) else p for p in profiles]
     columns = (
         "name",
         "accounts",
@@ -45,14 +43,6 @@ def cmd_profiles(client: BrokerClient, args: argparse.Namespace) -> str:
         "description",
     )
     return render(args, profiles, columns)
-
-
-def _joined_accounts(profile: dict[str, Any]) -> dict[str, Any]:
-    """The profile with its accounts as one cell (``111111111111,222222222222``)."""
-    accounts = profile.get("accounts")
-    if isinstance(accounts, list) and all(isinstance(a, str) for a in accounts):
-        return {**profile, "accounts": ",".join(accounts)}
-    return profile
 
 
 def cmd_request(client: BrokerClient, args: argparse.Namespace) -> str:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
 from jit_cli import cache, client, guard, session
-from jit_cli.commands import render, say
+from jit_cli.commands import render, say, wanted
 from jit_cli.errors import CliError, ExitCode
 from jit_cli.signing import resolve_api_url, signing_profile
 
@@ -47,8 +46,7 @@ def cmd_status(args: argparse.Namespace) -> str:
     if document["broker_answered"]:
         document["grants"] = status.active_grants(grants, at)
     document["sessions"] = status.sessions(os.environ, at)
-    text_wanted = args.output == "text" or (args.output is None and sys.stdout.isatty())
-    return status.human(document, at) if text_wanted else render(args, document)
+    return status.human(document, at) if wanted(args) == "text" else render(args, document)
 
 
 def cmd_cache(args: argparse.Namespace) -> str:
