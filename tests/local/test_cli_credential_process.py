@@ -194,3 +194,25 @@ def test_exec_runs_the_real_aws_cli_with_the_grants_credentials(
 
     assert done.returncode == 0, done.stderr
     assert "README.txt" in done.stdout
+
+
+def test_request_explain_asks_the_real_broker_and_creates_nothing(
+    configured: dict[str, str],
+) -> None:
+    env = {**configured, "AWS_PROFILE": "jituser"}
+    before = grants(configured)
+
+    refused = run([*JIT, "request", "s3-read", "--duration", "4h", "--explain"], env)
+    allowed = run(
+        [*JIT, "request", "s3-read", "--duration", "15m", "--reason", "r", "--explain"], env
+    )
+
+    assert refused.returncode == 4, refused.stderr
+    verdict = json.loads(refused.stdout)  # piped: the broker's own JSON
+    assert verdict["would_grant"] is False
+    assert {d["rule"] for d in verdict["denials"]} >= {"duration", "reason"}
+    answer = json.loads(allowed.stdout)
+    # A valid request would be granted, unless another test's grant holds the profile's slot.
+    assert answer["would_grant"] or {d["rule"] for d in answer["denials"]} == {"limits"}
+    assert allowed.returncode == (0 if answer["would_grant"] else 4)
+    assert grants(configured) == before

@@ -62,3 +62,13 @@ class CliError(Exception):
 
     def render(self) -> str:
         return f"jit: error: {self.message} ({self.code})"
+
+
+class Refused(Exception):
+    """A command's complete answer that is a refusal: ``text`` goes to stdout like any answer
+    and the exit code says no (``jit request --explain`` when the grant would be refused)."""
+
+    def __init__(self, text: str, exit_code: ExitCode = ExitCode.DENIED) -> None:
+        super().__init__(text)
+        self.text = text
+        self.exit_code = exit_code

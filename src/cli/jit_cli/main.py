@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from jit_cli import client
 from jit_cli.broker import clean_text
 from jit_cli.commands.local import run_local
-from jit_cli.errors import CliError, ExitCode
+from jit_cli.errors import CliError, ExitCode, Refused
 from jit_cli.parser import build_parser, parse
 
 __all__ = ["build_parser", "entry", "main"]
@@ -83,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = _configure_debug(args.debug)
     try:
         code, text = _execute(args, rest)
+    except Refused as refused:
+        code, text = int(refused.exit_code), refused.text
     except CliError as error:
         print(error.render(), file=sys.stderr)
         return int(error.exit_code)

@@ -58,7 +58,8 @@ EXAMPLES: dict[str, str] = {
     "profiles": "jit profiles --output text",
     "request": (
         'jit request s3-read --reason "Investigate the failed export" --duration 30m\n'
-        '  jit request s3-read --account 210987654321 --reason "a member account\'s export"'
+        '  jit request s3-read --account 210987654321 --reason "a member account\'s export"\n'
+        "  jit request s3-read --duration 4h --explain   (would I get it? every rule that stops me)"
     ),
     "creds": 'jit creds GRANT_ID\n  eval "$(jit creds GRANT_ID --format sh)"',
     "grants": "jit grants --output text\n  jit grants --active",
@@ -464,9 +465,17 @@ def _add_broker_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     request.add_argument(
         "profile_name", metavar="PROFILE", help="the JIT profile (see jit profiles)"
     )
-    request.add_argument("--reason", required=True, type=_text, help="why you need access")
+    request.add_argument(
+        "--reason", type=_text, help="why you need access (required, but with --explain)"
+    )
     request.add_argument("--duration", type=_duration, help=f"grant window: {DURATION_HELP}")
     request.add_argument("--ticket", type=_text, help="change or incident ticket")
+    request.add_argument(
+        "--explain",
+        action="store_true",
+        help="create nothing: say whether you would get the grant and, if not, every rule that "
+        "stops you (exit 0 if you would, 4 if not)",
+    )
     _add_account(request)
     creds = add("creds", "fresh credentials for a grant", broker_commands.cmd_creds)
     creds.add_argument("grant_id", type=_grant_id, metavar="GRANT_ID")

@@ -10,14 +10,15 @@ from typing import Any
 
 from jit_cli import cache, session
 from jit_cli.broker import BrokerClient, clean_text
-from jit_cli.commands import render, say
-from jit_cli.errors import CliError, ExitCode
+from jit_cli.commands import render, say, wanted
+from jit_cli.errors import CliError, ExitCode, Refused
 from jit_cli.formats import (
     credential_process_json,
     credential_variables,
     credentials_from,
     fish_exports,
     grant_from,
+    human_duration,
     ini_section,
     sh_exports,
 )
@@ -46,19 +47,68 @@ def cmd_profiles(client: BrokerClient, args: argparse.Namespace) -> str:
 
 
 def cmd_request(client: BrokerClient, args: argparse.Namespace) -> str:
-    body: dict[str, Any] = {
-        "profile": args.profile_name,
-        "reason": args.reason,
-        "nonce": session.nonce(),
-    }
+    if args.reason is None and not args.explain:
+        raise CliError(
+            "jit request needs --reason (or --explain, to see what the profile requires)",
+            code="reason_required",
+            exit_code=ExitCode.USAGE,
+        )
+    body: dict[str, Any] = {"profile": args.profile_name, "nonce": session.nonce()}
+    if args.reason is not None:
+        body["reason"] = args.reason
     if args.duration is not None:
         body["duration"] = args.duration
     if args.ticket is not None:
         body["ticket"] = args.ticket
     if args.account is not None:
         body["account"] = args.account
+    if args.explain:
+        return _explain(client, args, body)
     grant = grant_from(client.call("POST", "/v1/grants", body, wait=GRANT_WAIT))
     return render(args, {field: grant.get(field) for field in _REQUEST_FIELDS})
+
+
+def _explain(client: BrokerClient, args: argparse.Namespace, body: dict[str, Any]) -> str:
+    """POST /v1/grants as a dry run: the broker's verdict, nothing created. A refusal is
+    printed (stdout) and exits 4, so scripts can test it."""
+    answer = client.call("POST", "/v1/grants", {**body, "dry_run": True})
+    denials = answer.get("denials")
+    if not isinstance(answer.get("would_grant"), bool) or not isinstance(denials, list):
+        raise CliError(
+            "the broker's answer to a dry run is not one this CLI understands",
+            code="unexpected_response",
+            exit_code=ExitCode.UNEXPECTED,
+        )
+    text = render(args, answer) if wanted(args) == "json" else _verdict(answer, denials)
+    if answer["would_grant"]:
+        return text
+    raise Refused(text)
+
+
+def _verdict(answer: dict[str, Any], denials: list[Any]) -> str:
+    what = str(answer.get("profile") or "the profile")
+    if answer.get("account"):
+        what += f" in {answer['account']}"
+    if answer["would_grant"]:
+        window = answer.get("duration_seconds")
+        detail = ", ".join(
+            part
+            for part in (
+                human_duration(window) if isinstance(window, int) else "",
+                str(answer.get("mode") or ""),
+            )
+            if part
+        )
+        return (
+            f"{what}: you would get it ({detail}); nothing was created"
+            if detail
+            else (f"{what}: you would get it; nothing was created")
+        )
+    lines = [f"{what}: you would not get it; nothing was created. What stops you:"]
+    for denial in denials:
+        if isinstance(denial, dict):
+            lines.append(f"  - {denial.get('rule', '?')}: {denial.get('message', '')}")
+    return "\n".join(lines)
 
 
 def cmd_creds(client: BrokerClient, args: argparse.Namespace) -> str:
