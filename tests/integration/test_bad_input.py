@@ -47,7 +47,7 @@ CASES: list[tuple[str, Any, dict[str, Any], int, str]] = [
         grant_body(duration=3601),
         {},
         400,
-        "longer than profile 's3-read' allows (3600 s)",
+        "duration 1h1s (3601 s) is longer than profile 's3-read' allows, 1h (3600 s)",
     ),
     ("duration 43201", grant_body(duration=43201), {}, 400, "less than or equal to 43200"),
     ("duration -1", grant_body(duration=-1), {}, 400, "greater than or equal to 900"),

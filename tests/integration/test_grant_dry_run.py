@@ -149,7 +149,7 @@ def test_a_request_breaking_every_rule_at_once_lists_each_of_them(stack: Any, ca
     assert (answer["account"], answer["duration_seconds"]) == (None, 3600)
     messages = " | ".join(d["message"] for d in answer["denials"])
     for fix in (
-        "ask for at most 1800",
+        "ask for at most 30m",
         "needs a reason",
         "needs a ticket matching ^OPS-[0-9]+$",
         f"give one of {ACCOUNT}",

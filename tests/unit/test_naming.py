@@ -82,3 +82,11 @@ def test_grant_ids_are_fresh_and_role_names_fit_iam() -> None:
         role = naming.role_name_for(gid)
         assert re.fullmatch(r"[\w+=,.@-]{1,64}", role)
     assert not naming.is_grant_id("g-../../etc")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(900, "15m"), (3600, "1h"), (3601, "1h1s"), (5400, "1h30m"), (43200, "12h"), (45, "45s")],
+)
+def test_windows_read_in_the_units_the_cli_takes(seconds: int, words: str) -> None:
+    assert naming.human_seconds(seconds) == words

@@ -106,8 +106,10 @@ def check_request(
         refusals.refuse(
             Rule.DURATION,
             BadRequest(
-                f"duration {window} s is longer than profile {name!r} allows "
-                f"({profile.max_window} s): ask for at most {profile.max_window}"
+                f"duration {naming.human_seconds(window)} ({window} s) is longer than profile "
+                f"{name!r} allows, {naming.human_seconds(profile.max_window)} "
+                f"({profile.max_window} s): ask for at most "
+                f"{naming.human_seconds(profile.max_window)}"
             ),
         )
     if profile.reason_required and not (request.reason and request.reason.strip()):

@@ -100,6 +100,14 @@ def tag_value(value: str, *, max_length: int = 256) -> str:
     return f"{cleaned[: max_length - 9]}.{_digest(value, 8)}"
 
 
+def human_seconds(seconds: int) -> str:
+    """``5400`` as ``1h30m``, ``900`` as ``15m``: a window in the words the CLI takes."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{value}{unit}" for value, unit in ((hours, "h"), (minutes, "m"), (secs, "s"))]
+    return "".join(part for part in parts if not part.startswith("0")) or "0s"
+
+
 def session_seconds(window_left: int, profile_max_session: int) -> int:
     """DurationSeconds for AssumeRole: min(window left, profile session, 3600), never below 900.
 
