@@ -145,3 +145,24 @@ def test_status_signing_as_a_grants_session_shows_the_cache_and_what_to_unset(
     assert "unset " in result.err
     assert json.loads(result.out)["error"]["code"] == "signing_as_grant"
     assert len(broker.fake.requests) == asked  # nothing was sent as the grant
+
+
+def test_status_check_asks_the_broker_where_plain_status_answers_from_the_cache(
+    jit, broker: Sessions, fake: FakeBroker, tmp_path
+) -> None:
+    from jit_cli import entry
+
+    environ = {
+        "JIT_API_URL": fake.url,
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "AWS_ACCESS_KEY_ID": SIGNER_KEY,
+    }
+    assert entry.cached_status(["status"], environ, terminal=False) is not None
+    assert entry.cached_status(["status", "--check"], environ, terminal=False) is None
+
+    result = jit("status", "--check")
+
+    assert result.code == 0, result.err
+    document = json.loads(result.out)
+    assert document["broker_asked"] is True and document["broker_answered"] is True
+    assert {r.path for r in fake.requests} >= {"/v1/whoami", "/v1/grants?status=active"}

@@ -70,9 +70,11 @@ EXAMPLES: dict[str, str] = {
         '  jit revoke --all --reason "end of shift"'
     ),
     "status": (
-        "jit status                 (text on a terminal, JSON when piped)\n"
+        "jit status                 (from the cache alone: instant; text on a terminal)\n"
+        "  jit status --check         (asks the broker too: who it sees you as, your active"
+        " grants)\n"
         "  jit status --output json\n"
-        "  (the broker unreachable: the cached sessions only, and it says so)"
+        "  (with --check and the broker unreachable: the cached sessions, and it says so)"
     ),
     "audit": "jit audit --dry-run\n  jit audit --at 2026-11-28T05:00:00Z   (local stack only)",
     "configure": (
@@ -427,10 +429,16 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     _add_broker_commands(add)
-    add(
+    status = add(
         "status",
         "who you sign as, your active grants and the cached sessions",
         local=local_commands.cmd_status,
+    )
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="ask the broker too: who it sees you as and your active grants (without it, the "
+        "cache alone answers, at once)",
     )
     audit = add(
         "audit",

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Any
 
-NOT_ASKED_WHO = "not asked (jit whoami asks the broker)"
-NOT_ASKED_GRANTS = "active grants: not asked (jit grants --active asks the broker)"
+NOT_ASKED_WHO = "not asked (jit status --check or jit whoami asks the broker)"
+NOT_ASKED_GRANTS = "active grants: not asked (jit status --check asks the broker)"
 
 
 def signs_with(profile: str | None, environ: Mapping[str, str]) -> str:

@@ -28,6 +28,7 @@ def cmd_status(args: argparse.Namespace) -> str:
     document: dict[str, Any] = {
         "api_url": api_url,
         "signs_with": status.signs_with(profile, os.environ),
+        "broker_asked": True,
         "broker_answered": False,
         "whoami": None,
         "grants": None,
