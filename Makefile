@@ -19,7 +19,7 @@ export UV_COMPILE_BYTECODE := 1
 help:
 	@echo "make demo   - run the broker end to end on the embedded local stack"
 	@echo "make test   - install what the tests need and run the whole suite"
-	@echo "make lint   - ruff (lint, format check), mypy and bandit"
+	@echo "make lint   - ruff (lint, format check), mypy, bandit and import-linter (the layering)"
 	@echo "make test-future - the suite with the clock 400 days ahead in every Python process"
 	@echo "make audit-deps - pip-audit of every locked package (needs PyPI's JSON API)"
 	@echo "make validate - sam validate --lint, cfn-lint and checkov on template.yaml and templates/member-account.yaml (own venvs, no AWS account)"
