@@ -226,12 +226,16 @@ def scenario(env: dict[str, str], trail: Trail) -> None:
         ran.returncode == 0 and "using grant g-" in ran.stderr,
         "jit exec runs the AWS CLI in the same grant and says so on stderr (no second grant)",
     )
-    active = json.loads(jit(env, "grants", "--active").stdout)
+    # As a person reads it (a terminal's default): local times and the time left.
+    listed = jit(env, "grants", "--active", "--output", "text").stdout.splitlines()
+    rows = [line.split() for line in listed[1:]]
     expect(
-        [g["profile"] for g in active] == ["s3-read"],
-        "one active grant of s3-read, for both the AWS profile and jit exec",
+        listed[0].split()[:2] == ["ID", "PROFILE"]
+        and [row[1] for row in rows] == ["s3-read"]
+        and "min left)" in listed[1],
+        "one active grant of s3-read, for both the AWS profile and jit exec, with its time left",
     )
-    grant_id = active[0]["id"]
+    grant_id = rows[0][0]
     creds_run = jit(env, "creds", grant_id, "--format", "json", secret=True)
     creds = json.loads(creds_run.stdout)
     expect(
