@@ -169,7 +169,7 @@ def shared_grant(rounds: int) -> float:
                 owner=f"bench-{gid}",
                 account_id=ACCOUNT,
                 source_identity="bench",
-                status=GrantStatus.REQUESTED,
+                status=GrantStatus.ISSUING,
                 created_at=now,
                 expires_at=now + 1800,
                 role_name="jit-s-s3-fast",

@@ -152,7 +152,7 @@ def warm_grant(rounds: int, *, capped: bool) -> float:
                 owner=f"bench-{gid}",
                 account_id="123456789012",
                 source_identity="bench",
-                status=GrantStatus.REQUESTED,
+                status=GrantStatus.ISSUING,
                 created_at=now,
                 expires_at=expires,
                 role_name=f"jit-{gid}",

@@ -81,7 +81,7 @@ def make_grant(
         account_id="123456789012",
         source_identity="JITUser",
         reason="test",
-        status=GrantStatus.REQUESTED,
+        status=GrantStatus.ISSUING,
         created_at=created_at if created_at is not None else expires_at - window,
         expires_at=expires_at,
         role_name=naming.role_name_for(gid),
@@ -105,9 +105,9 @@ def make_grant(
     role = None
     if with_role:
         role = Iam(stack.iam).create_grant_role(role_spec(stack, grant))
-    if status != GrantStatus.REQUESTED:
+    if status != GrantStatus.ISSUING:
         fields = {"role_arn": role.arn, "role_id": role_id or role.role_id} if role else {}
-        ledger.move(gid, GrantStatus.REQUESTED, GrantStatus.ACTIVE, **fields)
+        ledger.move(gid, GrantStatus.ISSUING, GrantStatus.ACTIVE, **fields)
         if status in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
             ledger.move(gid, GrantStatus.ACTIVE, status)
         if status == GrantStatus.REVOKED and role:

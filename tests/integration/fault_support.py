@@ -729,7 +729,7 @@ PAST = AUDIT_AT - 3600 - 300 - 100  # an expiry whose sessions are all over at A
 AUDIT_LABELS = (
     "via-api",  # a grant the broker made (with its slot), expired: deny, expire, remove, clean
     "revoked",  # revoked and over: teardown from the deny, clean
-    "crashed",  # left "requested" with its role: deny, reconcile to failed, remove, clean
+    "crashed",  # left "issuing" with its role: deny, reconcile to failed, remove, clean
     "vanished",  # active and expired, its role already gone: expire and clean from the ledger
     "live",  # active: drift checks (reads only)
     "orphan",  # cleaned in the ledger, its role still there (a listing missed it): remove
@@ -784,7 +784,7 @@ def build_audit_scenario(
     stack = org.stack
     made: dict[str, dict[str, Any]] = {
         "revoked": {"expires_at": PAST, "status": GrantStatus.REVOKED},
-        "crashed": {"expires_at": PAST, "status": GrantStatus.REQUESTED},
+        "crashed": {"expires_at": PAST, "status": GrantStatus.ISSUING},
         "vanished": {"expires_at": PAST, "with_role": False},
         "live": {"expires_at": AUDIT_AT + 1800},
         "orphan": {"expires_at": PAST, "status": GrantStatus.EXPIRED},
@@ -912,7 +912,7 @@ def quotas(items: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, int]]
     return counters, dict(holders)
 
 
-HOLDING = frozenset({"requested", "active", "expired", "revoked"})
+HOLDING = frozenset({"issuing", "active", "expired", "revoked"})
 
 
 def slots_held_by_closed_grants(items: list[dict[str, Any]], now: int) -> list[str]:

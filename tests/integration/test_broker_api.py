@@ -183,7 +183,7 @@ def test_grant_creates_the_exact_role_and_session(stack: Any, call: Any) -> None
         for i in opened["TransactItems"]
         if "Put" in i and "status" in i["Put"]["Item"]
     ]
-    assert grant_put["status"] == {"S": "requested"}
+    assert grant_put["status"] == {"S": "issuing"}
     assert grant_put["policy_sha256"] == item["policy_sha256"]
     assert grant_put["managed_policy_arns"] == {"L": []}
     sessions = [i for i in stack.table_items() if i["sk"]["S"].startswith("SESSION#")]

@@ -297,7 +297,7 @@ def test_a_role_deleted_before_the_ledger_was_marked_is_cleaned_next_run(stack):
 
 def test_grant_written_but_no_role_is_failed_then_cleaned_and_the_quota_given_back(stack):
     grant = make_grant(
-        stack, expires_at=NOW + 1800, status=GrantStatus.REQUESTED, with_role=False, created_at=NOW
+        stack, expires_at=NOW + 1800, status=GrantStatus.ISSUING, with_role=False, created_at=NOW
     )
     assert live_roles(stack) == 1
     report = make_auditor(stack).run(at=NOW + 600)
@@ -310,14 +310,14 @@ def test_grant_written_but_no_role_is_failed_then_cleaned_and_the_quota_given_ba
 
 def test_requested_grant_too_recent_is_left_to_the_broker(stack):
     grant = make_grant(
-        stack, expires_at=NOW + 1800, status=GrantStatus.REQUESTED, with_role=False, created_at=NOW
+        stack, expires_at=NOW + 1800, status=GrantStatus.ISSUING, with_role=False, created_at=NOW
     )
     report = make_auditor(stack).run(at=NOW + 599)
-    assert report.failed == [] and status_of(stack, grant.grant_id) == GrantStatus.REQUESTED
+    assert report.failed == [] and status_of(stack, grant.grant_id) == GrantStatus.ISSUING
 
 
 def test_role_created_but_ledger_still_requested_is_denied_at_once_then_removed(stack):
-    grant = make_grant(stack, expires_at=NOW + 10**6, status=GrantStatus.REQUESTED, created_at=NOW)
+    grant = make_grant(stack, expires_at=NOW + 10**6, status=GrantStatus.ISSUING, created_at=NOW)
     at = NOW + 10**6 - 1  # the role is old; the grant has not expired
     report = make_auditor(stack).run(at=at)
     assert report.failed == [grant.grant_id] and report.denied == [grant.role_name]
@@ -400,11 +400,11 @@ def test_drift_is_only_reported_without_the_quarantine_parameter(stack):
 
 def test_dry_run_changes_nothing_in_iam_or_the_ledger(stack):
     make_grant(stack, expires_at=NOW - 10**5)  # stale
-    make_grant(stack, expires_at=NOW + 10**5, status=GrantStatus.REQUESTED, created_at=NOW - 10**5)
+    make_grant(stack, expires_at=NOW + 10**5, status=GrantStatus.ISSUING, created_at=NOW - 10**5)
     make_grant(
         stack,
         expires_at=NOW + 10**5,
-        status=GrantStatus.REQUESTED,
+        status=GrantStatus.ISSUING,
         with_role=False,
         created_at=NOW - 10**5,
     )

@@ -25,7 +25,7 @@ def grant() -> Grant:
         owner=OWNER,
         account_id="123456789012",
         source_identity="JITUser",
-        status=GrantStatus.REQUESTED,
+        status=GrantStatus.ISSUING,
         created_at=1_000,
         expires_at=2_800,
         role_name="jit-g-" + "0" * 24,

@@ -34,7 +34,7 @@ def test_grant_request_forbids_unknown_fields() -> None:
 
 
 def test_status_moves_only_forward() -> None:
-    order = [GrantStatus.REQUESTED, GrantStatus.ACTIVE, GrantStatus.REVOKED, GrantStatus.CLEANED]
+    order = [GrantStatus.ISSUING, GrantStatus.ACTIVE, GrantStatus.REVOKED, GrantStatus.CLEANED]
     for earlier, later in itertools.pairwise(order):
         assert can_move(earlier, later) and not can_move(later, earlier)
     assert not can_move(GrantStatus.CLEANED, GrantStatus.ACTIVE)

@@ -4,7 +4,7 @@ Order of a grant (each step only after the one before succeeded):
 1. checks that change nothing (jit_broker.admission, the same a dry run makes): profile
    exists, caller entitled, duration, reason, ticket, account, then one ledger read for the
    nonce and the limits (active grants, rate, role quotas) (→ 4xx, no write at all);
-2. the ledger records the grant (status requested) with the nonce, rate counter and role
+2. the ledger records the grant (status issuing) with the nonce, rate counter and role
    quota in one transaction (→ 409 replay, 429 over a limit, 503 ledger down), and with it
    what the role will hold (the digest of its jit-grant document, its managed policies);
 3. the per-grant role: trust only the broker's role with SourceIdentity until expiry, the
@@ -78,7 +78,6 @@ TimeLeft = Callable[[], float]
 
 if TYPE_CHECKING:  # the policy models load with the first policy, not on the import path
     from jit_broker.access_policy import AccessPolicy, Profile
-    from jit_broker.adapters.events import GrantEvents
     from jit_broker.adapters.iam import Iam
     from jit_broker.adapters.ledger import Ledger
     from jit_broker.adapters.sts import Sts
@@ -102,11 +101,9 @@ class Broker:
         sts: Sts,
         clock: Callable[[], float] = time.time,
         member_iam: Callable[[str], Iam] | None = None,
-        events: GrantEvents | None = None,
     ) -> None:
         """``iam`` writes roles in the broker's own account; ``member_iam(account)`` in a
-        member account, through its execution role (raises AccountUnreachable). ``events``
-        sends each transition's event once the ledger holds it (None: none is sent)."""
+        member account, through its execution role (raises AccountUnreachable)."""
         self._settings = settings
         self._policy = policy
         self._ledger = ledger
@@ -114,7 +111,6 @@ class Broker:
         self._sts = sts
         self._clock = clock
         self._member_iam = member_iam
-        self._events = events
         # (account, profile) → the shared role as last written (its jit-grant digest, managed
         # policies, ARN): a warm broker makes a shared-role grant without reading it again.
         self._shared: dict[tuple[str, str], SharedRole] = {}
@@ -242,7 +238,7 @@ class Broker:
             source_identity=caller.source_identity,
             reason=request.reason,
             ticket=request.ticket,
-            status=GrantStatus.REQUESTED,
+            status=GrantStatus.ISSUING,
             created_at=now,
             expires_at=now + window,
             role_name=(
@@ -300,10 +296,10 @@ class Broker:
             with contextlib.suppress(BrokerError):
                 self._fail(grant, exc)
             raise
-        active = grant.model_copy(
+        grant = grant.model_copy(
             update={"status": GrantStatus.ACTIVE, "sessions_issued": grant.sessions_issued + 1}
         )
-        return self._issued(active, credentials, now, from_status=grant.status)
+        return Issued(grant, credentials)
 
     def explain(self, caller: Caller, request: GrantRequest) -> Assessment:
         """A dry run of ``request``: every rule it breaks (the same rules, in the same code,
@@ -418,7 +414,7 @@ class Broker:
             max_active=profile.max_active_grants,
             first_session=session,
         )
-        return self._issued(grant, credentials, now, from_status=None)  # recorded active
+        return Issued(grant, credentials)
 
     @staticmethod
     def _shared_grant_policy(profile: Profile) -> dict[str, Any]:
@@ -523,11 +519,12 @@ class Broker:
         a revoked grant's sessions are meant to lose it. The deny-all is in place before the
         first policy is removed and is removed last (iam.Iam.teardown), so at no step does a
         session hold more than before; once the role is gone AWS refuses its sessions."""
+        del request  # the reason is logged by the handler, not stored with secrets
         policy = self._admitted(caller)
         grant = self._visible_grant(policy, caller, grant_id)
         now = self._now()
         if grant.mode is GrantMode.SHARED_ROLE:
-            return self._revoke_shared(policy, caller, grant, now, request.reason)
+            return self._revoke_shared(policy, caller, grant, now)
         if grant.status == GrantStatus.ACTIVE:
             self._ledger.move(
                 grant_id,
@@ -536,7 +533,9 @@ class Broker:
                 revoked_at=now,
                 revoked_by=caller.arn,
             )
-            grant = self._revoked(grant, caller, now, request.reason)
+            grant = grant.model_copy(
+                update={"status": GrantStatus.REVOKED, "revoked_at": now, "revoked_by": caller.arn}
+            )
         elif grant.status != GrantStatus.REVOKED:
             raise GrantNotActive(f"grant {grant_id} is {grant.status.value}: nothing to revoke")
         if grant.role_removed_at is not None:
@@ -550,9 +549,7 @@ class Broker:
             grant = grant.model_copy(update={"role_removed_at": now})
         return grant
 
-    def _revoke_shared(
-        self, policy: AccessPolicy, caller: Caller, grant: Grant, now: int, reason: str | None
-    ) -> Grant:
+    def _revoke_shared(self, policy: AccessPolicy, caller: Caller, grant: Grant, now: int) -> Grant:
         """Revoked in the ledger with the grant added to its shared role's list, in one
         transaction (refused, changing nothing, when the list is as long as IAM allows), then
         the list written to the role's deny. From then on every session tagged with the grant
@@ -574,7 +571,9 @@ class Broker:
             most_listed=documents.revoked_list_capacity(grant_chars),
         )
         if grant.status is GrantStatus.ACTIVE:
-            grant = self._revoked(grant, caller, now, reason)
+            grant = grant.model_copy(
+                update={"status": GrantStatus.REVOKED, "revoked_at": now, "revoked_by": caller.arn}
+            )
         self._ledger.release_slot(grant)
         self.write_revoked(grant.target_account or "", grant.profile)
         return grant
@@ -585,45 +584,12 @@ class Broker:
         pruning, changed the list meanwhile)."""
         write_revoked(self._iam_in(account), self._ledger, account, profile)
 
-    # --- events: one place per transition, once the ledger holds it -------------------
-    def _issued(
-        self,
-        grant: Grant,
-        credentials: Credentials,
-        now: int,
-        *,
-        from_status: GrantStatus | None,
-    ) -> Issued:
-        """The ledger holds ``grant`` active (either mode): its Issued event, then the answer.
-        ``from_status``: the status the ledger moved it from (None: it was recorded active).
-        A failed PutEvents is logged and counted, never the caller's failure."""
-        if self._events is not None:
-            self._events.transition(
-                grant,
-                GrantStatus.ACTIVE,
-                at=now,
-                from_status=from_status,
-                created=from_status is None,
-            )
-        return Issued(grant, credentials)
-
-    def _revoked(self, grant: Grant, caller: Caller, now: int, reason: str | None) -> Grant:
-        """The ledger moved the active ``grant`` to revoked (either mode): its Revoked event
-        (who, and the reason they gave), and the grant as it now reads."""
-        if self._events is not None:
-            self._events.transition(
-                grant, GrantStatus.REVOKED, at=now, revoked_by=caller.arn, revoke_reason=reason
-            )
-        return grant.model_copy(
-            update={"status": GrantStatus.REVOKED, "revoked_at": now, "revoked_by": caller.arn}
-        )
-
     # --- helpers -----------------------------------------------------------------------
     def _fail(self, grant: Grant, exc: BrokerError) -> None:
         """A grant whose role could not be made (and was rolled back): failed, with its role
         quotas and slot given back in the same transaction. If the ledger cannot record that,
         the slot is still freed on its own, so the caller's retry is not refused for a grant
-        that never was; the auditor reconciles the rest (it fails requested grants)."""
+        that never was; the auditor reconciles the rest (it fails issuing grants)."""
         try:
             self._ledger.fail(grant, failure=exc.code)
         except BrokerError:

@@ -252,7 +252,7 @@ class Ledger:
         max_active: int | None = None,
         first_session: IssuedSession | None = None,
     ) -> None:
-        """Write the grant (status requested) before any role exists, in one transaction with
+        """Write the grant (status issuing) before any role exists, in one transaction with
         the nonce (replay → 409), the owner's rate counter, the stack's and the owner's role
         quotas and, when the profile caps active grants (``max_active``), the grant's slot
         (→ 429). The domain judged the same items by a read just before (limit_counts): these
@@ -307,12 +307,12 @@ class Ledger:
         self._transact(items, errors)
 
     def activate(self, grant: Grant, session: IssuedSession) -> None:
-        """requested → active with the role's id, and the first session's record, atomically."""
+        """issuing → active with the role's id, and the first session's record, atomically."""
         self._transact(
             [
                 self._status_update(
                     grant.grant_id,
-                    GrantStatus.REQUESTED,
+                    GrantStatus.ISSUING,
                     GrantStatus.ACTIVE,
                     {"role_arn": _s(grant.role_arn or ""), "role_id": _s(grant.role_id or "")},
                     sessions=True,
@@ -402,12 +402,12 @@ class Ledger:
                 self._db.update_item(**self._quota_release(key)["Update"])
 
     def fail(self, grant: Grant, *, failure: str) -> None:
-        """requested → failed (the grant's role could not be made and was rolled back), with
+        """issuing → failed (the grant's role could not be made and was rolled back), with
         its role quotas and its active-grant slot given back, in one transaction. If a counter
         is already zero or the slot is no longer the grant's, the status alone, then each of
         the rest that can still be given back."""
         update = self._status_update(
-            grant.grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, {"failure": _s(failure)}
+            grant.grant_id, GrantStatus.ISSUING, GrantStatus.FAILED, {"failure": _s(failure)}
         )
         self._with_quota(update, grant, with_slot=True)
 
@@ -446,13 +446,13 @@ class Ledger:
     def reconcile_failed(
         self, grant: Grant, *, now: int, role_arn: str | None, role_id: str | None
     ) -> None:
-        """A grant left ``requested`` by a crash: → failed (recording the role found, if any)
+        """A grant left ``issuing`` by a crash: → failed (recording the role found, if any)
         and its role quotas given back, in one transaction."""
         values = {"failure": _s("reconciled_by_auditor"), "failed_at": _n(now)}
         if role_arn and role_id:
             values |= {"role_arn": _s(role_arn), "role_id": _s(role_id)}
         self._with_quota(
-            self._status_update(grant.grant_id, GrantStatus.REQUESTED, GrantStatus.FAILED, values),
+            self._status_update(grant.grant_id, GrantStatus.ISSUING, GrantStatus.FAILED, values),
             grant,
         )
 

@@ -15,7 +15,7 @@ Every step is idempotent, so runs may overlap or stop anywhere:
    reported and left alone.
    - a grant role (``jit-g-…``) with an open grant of this account: the RoleId must equal the
      ledger's (else reported, left alone); a grant past its expiry gets the deny-all and is
-     marked ``expired``; a grant left ``requested`` by a crash (role older than the minimum
+     marked ``expired``; a grant left ``issuing`` by a crash (role older than the minimum
      age) gets the deny-all and is marked ``failed``; once no session can be alive (expiry +
      longest session + clock skew) the role is removed (owner tag required) and the grant
      marked ``cleaned``; a revoked grant's role (revocation stopped half way) is denied and
@@ -45,7 +45,6 @@ from jit_broker.audit import drift
 from jit_broker.errors import AccountUnreachable, AwsUnavailable, BrokerError, GrantNotActive
 from jit_broker.models.audit import AccountReport, Finding
 from jit_broker.models.domain import Grant, GrantMode, GrantStatus
-from jit_broker.models.events import grant_event
 from jit_broker.revocation import write_revoked
 
 if TYPE_CHECKING:
@@ -76,14 +75,12 @@ def shared_sessions_over_at(grant: Grant, clock_skew: int) -> int:
 @dataclass
 class Run:
     """What the accounts' sweeps of one run share: its time, whether it is a dry run, the
-    events to publish (the audit bus's, and the grant bus's: grants expired and cleaned) and
-    the access policy (read at most once a run)."""
+    events to publish and the access policy (read at most once a run)."""
 
     now: int
     dry_run: bool
     policy: Callable[[], AccessPolicy | None]
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    grant_events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 class AccountSweep:
@@ -220,7 +217,7 @@ class AccountSweep:
             if grant.status == GrantStatus.ACTIVE and now >= grant.expires_at:
                 self._expire(grant, None)  # the ledger's fact; the role is not touched
             return
-        if grant.status == GrantStatus.REQUESTED:
+        if grant.status == GrantStatus.ISSUING:
             if role.created_at + self._settings.min_role_age_seconds > now:
                 return  # being created right now
             if not self._owned_by_tags(role, grant.grant_id):
@@ -241,7 +238,7 @@ class AccountSweep:
             self._remove_grant_role(grant, role)
 
     def _reconcile(self, grant: Grant, role: ListedRole | None) -> Grant:
-        """A crash left the grant ``requested``: deny its role (if any), record it failed."""
+        """A crash left the grant ``issuing``: deny its role (if any), record it failed."""
         if role is not None:
             self._deny(role.name)
         self.report.failed.append(grant.grant_id)
@@ -266,7 +263,6 @@ class AccountSweep:
             # Revoked meanwhile: the deny is what revocation puts too; the next run cleans it.
             with contextlib.suppress(GrantNotActive):
                 self._ledger.move(grant.grant_id, GrantStatus.ACTIVE, GrantStatus.EXPIRED)
-                self._transition(grant, GrantStatus.EXPIRED)
         return grant.model_copy(update={"status": GrantStatus.EXPIRED})
 
     def _deny(self, role_name: str) -> None:
@@ -295,7 +291,6 @@ class AccountSweep:
             )
         except GrantNotActive:
             return
-        self._transition(grant, GrantStatus.CLEANED)
         self._ledger.release_slot(grant)  # free already by time, unless evaluated "as of"
         if not released:
             self._finding("role_quota_already_zero", None, grant.grant_id, "")
@@ -345,7 +340,7 @@ class AccountSweep:
                 continue
             due = (
                 (
-                    grant.status == GrantStatus.REQUESTED
+                    grant.status == GrantStatus.ISSUING
                     and grant.created_at + self._settings.min_role_age_seconds <= now
                 )
                 or grant.status in (GrantStatus.FAILED, GrantStatus.REVOKED)
@@ -365,7 +360,7 @@ class AccountSweep:
                 self._finding("action_failed", None, grant.grant_id, exc.message)
 
     def _role_gone(self, grant: Grant) -> None:
-        if grant.status == GrantStatus.REQUESTED:
+        if grant.status == GrantStatus.ISSUING:
             grant = self._reconcile(grant, None)
         elif grant.status == GrantStatus.ACTIVE and self._run.now >= grant.expires_at:
             grant = self._expire(grant, None)
@@ -389,7 +384,7 @@ class AccountSweep:
                 self._stopped()
                 return
             try:
-                if grant.status == GrantStatus.REQUESTED:
+                if grant.status == GrantStatus.ISSUING:
                     if grant.created_at + self._settings.min_role_age_seconds > now:
                         continue
                     grant = self._reconcile(grant, None)
@@ -572,13 +567,6 @@ class AccountSweep:
                 self._iam.deny(role.name)
 
     # --- reporting ---------------------------------------------------------------------
-    def _transition(self, grant: Grant, to_status: GrantStatus) -> None:
-        """The grant event of a move the ledger just recorded (``grant`` as it was before),
-        sent with the run's others at its end (jit_broker.adapters.events.GrantEvents)."""
-        self._run.grant_events.append(
-            grant_event(grant, to_status, at=self._run.now, account=self.account)
-        )
-
     def _finding(self, kind: str, role: ListedRole | None, gid: str | None, detail: str) -> None:
         finding = Finding(
             kind=kind,

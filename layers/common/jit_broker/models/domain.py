@@ -37,7 +37,16 @@ class DenialLimit(StrEnum):
 
 
 class GrantStatus(StrEnum):
+    # A request for a profile with approvers, awaiting their decision (issue 11): no role,
+    # no credentials. Shown to callers as it is stored.
     REQUESTED = "requested"
+    APPROVED = "approved"  # enough approvals: its window runs from approval
+    DENIED = "denied"  # an approver refused it: final
+    EXPIRED_UNREVIEWED = "expired_unreviewed"  # nobody decided within the review window: final
+    # Being issued: recorded, its role (or first session) being made. Was "requested" before
+    # approvals existed; a grant stays here only for the seconds of one request (or, after a
+    # crash, until the auditor reconciles it to failed).
+    ISSUING = "issuing"
     ACTIVE = "active"
     FAILED = "failed"
     REVOKED = "revoked"
@@ -45,9 +54,19 @@ class GrantStatus(StrEnum):
     CLEANED = "cleaned"
 
 
-# Status moves only forward. ``failed``: the role could not be made and was rolled back.
+# Status moves only forward; the ledger's writes are conditional on the status they move from.
+# requested → approved / denied / expired_unreviewed; approved → issuing (a per-grant role is
+# made) or active (a shared-role grant's first session), or expired (never taken up within its
+# window); issuing → active, or failed (the role could not be made and was rolled back);
+# active → revoked / expired → cleaned. Denied and expired_unreviewed grants held nothing.
 FORWARD: dict[GrantStatus, frozenset[GrantStatus]] = {
-    GrantStatus.REQUESTED: frozenset({GrantStatus.ACTIVE, GrantStatus.FAILED}),
+    GrantStatus.REQUESTED: frozenset(
+        {GrantStatus.APPROVED, GrantStatus.DENIED, GrantStatus.EXPIRED_UNREVIEWED}
+    ),
+    GrantStatus.APPROVED: frozenset({GrantStatus.ISSUING, GrantStatus.ACTIVE, GrantStatus.EXPIRED}),
+    GrantStatus.DENIED: frozenset(),
+    GrantStatus.EXPIRED_UNREVIEWED: frozenset(),
+    GrantStatus.ISSUING: frozenset({GrantStatus.ACTIVE, GrantStatus.FAILED}),
     GrantStatus.ACTIVE: frozenset({GrantStatus.REVOKED, GrantStatus.EXPIRED}),
     GrantStatus.FAILED: frozenset({GrantStatus.CLEANED}),
     GrantStatus.REVOKED: frozenset({GrantStatus.CLEANED}),
