@@ -78,6 +78,7 @@ TimeLeft = Callable[[], float]
 
 if TYPE_CHECKING:  # the policy models load with the first policy, not on the import path
     from jit_broker.access_policy import AccessPolicy, Profile
+    from jit_broker.adapters.events import GrantEvents
     from jit_broker.adapters.iam import Iam
     from jit_broker.adapters.ledger import Ledger
     from jit_broker.adapters.sts import Sts
@@ -101,9 +102,11 @@ class Broker:
         sts: Sts,
         clock: Callable[[], float] = time.time,
         member_iam: Callable[[str], Iam] | None = None,
+        events: GrantEvents | None = None,
     ) -> None:
         """``iam`` writes roles in the broker's own account; ``member_iam(account)`` in a
-        member account, through its execution role (raises AccountUnreachable)."""
+        member account, through its execution role (raises AccountUnreachable). ``events``
+        sends each transition's event once the ledger holds it (None: none is sent)."""
         self._settings = settings
         self._policy = policy
         self._ledger = ledger
@@ -111,6 +114,7 @@ class Broker:
         self._sts = sts
         self._clock = clock
         self._member_iam = member_iam
+        self._events = events
         # (account, profile) → the shared role as last written (its jit-grant digest, managed
         # policies, ARN): a warm broker makes a shared-role grant without reading it again.
         self._shared: dict[tuple[str, str], SharedRole] = {}
@@ -289,17 +293,17 @@ class Broker:
             # The session cannot be recorded, so it is never handed out: deny the role so even
             # these discarded credentials are useless, take it down, and give back what the
             # grant held, so the caller's retry is not refused for a grant that never was.
-            # Whatever of this fails, the auditor finishes (it reconciles requested grants).
+            # Whatever of this fails, the auditor finishes (it reconciles issuing grants).
             with contextlib.suppress(BrokerError):
                 if iam.deny_everything(grant.role_name):
                     iam.teardown(grant.role_name, tuple(profile.permissions.managed))
             with contextlib.suppress(BrokerError):
                 self._fail(grant, exc)
             raise
-        grant = grant.model_copy(
+        active = grant.model_copy(
             update={"status": GrantStatus.ACTIVE, "sessions_issued": grant.sessions_issued + 1}
         )
-        return Issued(grant, credentials)
+        return self._issued(active, credentials, now, from_status=grant.status)
 
     def explain(self, caller: Caller, request: GrantRequest) -> Assessment:
         """A dry run of ``request``: every rule it breaks (the same rules, in the same code,
@@ -414,7 +418,7 @@ class Broker:
             max_active=profile.max_active_grants,
             first_session=session,
         )
-        return Issued(grant, credentials)
+        return self._issued(grant, credentials, now, from_status=None)  # recorded active
 
     @staticmethod
     def _shared_grant_policy(profile: Profile) -> dict[str, Any]:
@@ -519,12 +523,11 @@ class Broker:
         a revoked grant's sessions are meant to lose it. The deny-all is in place before the
         first policy is removed and is removed last (iam.Iam.teardown), so at no step does a
         session hold more than before; once the role is gone AWS refuses its sessions."""
-        del request  # the reason is logged by the handler, not stored with secrets
         policy = self._admitted(caller)
         grant = self._visible_grant(policy, caller, grant_id)
         now = self._now()
         if grant.mode is GrantMode.SHARED_ROLE:
-            return self._revoke_shared(policy, caller, grant, now)
+            return self._revoke_shared(policy, caller, grant, now, request.reason)
         if grant.status == GrantStatus.ACTIVE:
             self._ledger.move(
                 grant_id,
@@ -533,9 +536,7 @@ class Broker:
                 revoked_at=now,
                 revoked_by=caller.arn,
             )
-            grant = grant.model_copy(
-                update={"status": GrantStatus.REVOKED, "revoked_at": now, "revoked_by": caller.arn}
-            )
+            grant = self._revoked(grant, caller, now, request.reason)
         elif grant.status != GrantStatus.REVOKED:
             raise GrantNotActive(f"grant {grant_id} is {grant.status.value}: nothing to revoke")
         if grant.role_removed_at is not None:
@@ -549,7 +550,9 @@ class Broker:
             grant = grant.model_copy(update={"role_removed_at": now})
         return grant
 
-    def _revoke_shared(self, policy: AccessPolicy, caller: Caller, grant: Grant, now: int) -> Grant:
+    def _revoke_shared(
+        self, policy: AccessPolicy, caller: Caller, grant: Grant, now: int, reason: str | None
+    ) -> Grant:
         """Revoked in the ledger with the grant added to its shared role's list, in one
         transaction (refused, changing nothing, when the list is as long as IAM allows), then
         the list written to the role's deny. From then on every session tagged with the grant
@@ -571,9 +574,7 @@ class Broker:
             most_listed=documents.revoked_list_capacity(grant_chars),
         )
         if grant.status is GrantStatus.ACTIVE:
-            grant = grant.model_copy(
-                update={"status": GrantStatus.REVOKED, "revoked_at": now, "revoked_by": caller.arn}
-            )
+            grant = self._revoked(grant, caller, now, reason)
         self._ledger.release_slot(grant)
         self.write_revoked(grant.target_account or "", grant.profile)
         return grant
@@ -583,6 +584,39 @@ class Broker:
         (jit_broker.revocation: written again while another revocation, or the auditor's
         pruning, changed the list meanwhile)."""
         write_revoked(self._iam_in(account), self._ledger, account, profile)
+
+    # --- events: one place per transition, once the ledger holds it -------------------
+    def _issued(
+        self,
+        grant: Grant,
+        credentials: Credentials,
+        now: int,
+        *,
+        from_status: GrantStatus | None,
+    ) -> Issued:
+        """The ledger holds ``grant`` active (either mode): its Issued event, then the answer.
+        ``from_status``: the status the ledger moved it from (None: it was recorded active).
+        A failed PutEvents is logged and counted, never the caller's failure."""
+        if self._events is not None:
+            self._events.transition(
+                grant,
+                GrantStatus.ACTIVE,
+                at=now,
+                from_status=from_status,
+                created=from_status is None,
+            )
+        return Issued(grant, credentials)
+
+    def _revoked(self, grant: Grant, caller: Caller, now: int, reason: str | None) -> Grant:
+        """The ledger moved the active ``grant`` to revoked (either mode): its Revoked event
+        (who, and the reason they gave), and the grant as it now reads."""
+        if self._events is not None:
+            self._events.transition(
+                grant, GrantStatus.REVOKED, at=now, revoked_by=caller.arn, revoke_reason=reason
+            )
+        return grant.model_copy(
+            update={"status": GrantStatus.REVOKED, "revoked_at": now, "revoked_by": caller.arn}
+        )
 
     # --- helpers -----------------------------------------------------------------------
     def _fail(self, grant: Grant, exc: BrokerError) -> None:

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 from jit_broker.grants import Broker
 
 if TYPE_CHECKING:  # the auditor loads on first use, not on the broker's import path
+    from jit_broker.adapters.events import GrantEvents
     from jit_broker.audit import AuditGate, Auditor, AuditRunner
+    from jit_broker.settings import AuditSettings, Settings
 
 
 def build_broker(session: Any = None, clock: Callable[[], float] | None = None) -> Broker:
@@ -57,6 +59,30 @@ def build_broker(session: Any = None, clock: Callable[[], float] | None = None) 
             sts_client,
             retry_budget_seconds=settings.assume_retry_budget_seconds,
         ),
+        events=grant_events(session, settings, config, clock),
+    )
+
+
+def grant_events(
+    session: Any, settings: Settings | AuditSettings, config: Any, clock: Callable[[], float] | None
+) -> GrantEvents | None:
+    """The publisher of grant events to the stack's grant bus (None: no bus configured).
+    A PutEvents is one short call: two attempts at most, so a slow bus cannot hold the
+    grant's answer (it is best-effort: logged and counted, never the caller's failure)."""
+    if not settings.grant_event_bus:
+        return None
+    from botocore.config import Config
+
+    from jit_broker.adapters.events import GrantEvents, grant_bus
+    from jit_broker.observability import logger, metrics
+
+    config = config.merge(Config(retries={"mode": "standard", "max_attempts": 2}))
+    return GrantEvents(
+        grant_bus(session.client("events", config=config), settings.grant_event_bus),
+        home_account=settings.home_account,
+        clock=clock or time.time,
+        logger=logger,
+        metrics=metrics,
     )
 
 
@@ -113,6 +139,7 @@ def build_auditor(
         iam=IamAudit(session.client("iam", config=config)),
         member_iam=lambda account: IamAudit(members.client(account)),
         events=events,
+        grant_events=grant_events(session, settings, config, clock),
         policy=policy,
         clock=clock or time.time,
         logger=logger,

@@ -29,6 +29,7 @@ class _StackSettings(BaseModel):
         "allow_clock_override": "JIT_ALLOW_CLOCK_OVERRIDE",
         "member_accounts": "JIT_MEMBER_ACCOUNTS",
         "member_role_name": "JIT_MEMBER_ROLE_NAME",
+        "grant_event_bus": "JIT_GRANT_EVENT_BUS",
     }
 
     table_name: Annotated[str, Field(min_length=3)]
@@ -50,6 +51,9 @@ class _StackSettings(BaseModel):
     # the execution role the member template makes in each (templates/member-account.yaml).
     member_accounts: tuple[Annotated[str, Field(pattern=r"^\d{12}$")], ...] = ()
     member_role_name: Annotated[str, Field(pattern=r"^[\w+=,.@-]{1,64}$")] | None = None
+    # The bus of grant events (template.yaml's GrantEventBus, docs/events.md): the broker
+    # sends Issued and Revoked there, the auditor Expired and Cleaned. Unset: none is sent.
+    grant_event_bus: Annotated[str | None, Field(min_length=1, max_length=256)] = None
 
     @field_validator("member_accounts", mode="before")
     @classmethod

@@ -45,6 +45,7 @@ from jit_broker.audit import drift
 from jit_broker.errors import AccountUnreachable, AwsUnavailable, BrokerError, GrantNotActive
 from jit_broker.models.audit import AccountReport, Finding
 from jit_broker.models.domain import Grant, GrantMode, GrantStatus
+from jit_broker.models.events import grant_event
 from jit_broker.revocation import write_revoked
 
 if TYPE_CHECKING:
@@ -75,12 +76,14 @@ def shared_sessions_over_at(grant: Grant, clock_skew: int) -> int:
 @dataclass
 class Run:
     """What the accounts' sweeps of one run share: its time, whether it is a dry run, the
-    events to publish and the access policy (read at most once a run)."""
+    events to publish (the audit bus's, and the grant bus's: grants expired and cleaned) and
+    the access policy (read at most once a run)."""
 
     now: int
     dry_run: bool
     policy: Callable[[], AccessPolicy | None]
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    grant_events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 class AccountSweep:
@@ -263,6 +266,7 @@ class AccountSweep:
             # Revoked meanwhile: the deny is what revocation puts too; the next run cleans it.
             with contextlib.suppress(GrantNotActive):
                 self._ledger.move(grant.grant_id, GrantStatus.ACTIVE, GrantStatus.EXPIRED)
+                self._transition(grant, GrantStatus.EXPIRED)
         return grant.model_copy(update={"status": GrantStatus.EXPIRED})
 
     def _deny(self, role_name: str) -> None:
@@ -291,6 +295,7 @@ class AccountSweep:
             )
         except GrantNotActive:
             return
+        self._transition(grant, GrantStatus.CLEANED)
         self._ledger.release_slot(grant)  # free already by time, unless evaluated "as of"
         if not released:
             self._finding("role_quota_already_zero", None, grant.grant_id, "")
@@ -567,6 +572,13 @@ class AccountSweep:
                 self._iam.deny(role.name)
 
     # --- reporting ---------------------------------------------------------------------
+    def _transition(self, grant: Grant, to_status: GrantStatus) -> None:
+        """The grant event of a move the ledger just recorded (``grant`` as it was before),
+        sent with the run's others at its end (jit_broker.adapters.events.GrantEvents)."""
+        self._run.grant_events.append(
+            grant_event(grant, to_status, at=self._run.now, account=self.account)
+        )
+
     def _finding(self, kind: str, role: ListedRole | None, gid: str | None, detail: str) -> None:
         finding = Finding(
             kind=kind,

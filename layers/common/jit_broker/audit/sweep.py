@@ -42,7 +42,9 @@ def share(total: int, parts: int) -> int:
 class Auditor:
     """The scheduled auditor. ``iam`` is the hub's; ``member_iam(account)`` a member's,
     through its execution role (raises AccountUnreachable). ``clock`` and ``monotonic`` are
-    injected so tests freeze time and budgets."""
+    injected so tests freeze time and budgets. ``events`` takes the audit bus's events;
+    ``grant_events`` (adapters.events.GrantEvents: logs and counts what it cannot send,
+    never raises) the Expired and Cleaned events of the run's grants (None: none sent)."""
 
     def __init__(
         self,
@@ -57,6 +59,7 @@ class Auditor:
         logger: Any = None,
         metrics: Any = None,
         member_iam: Callable[[str], IamAudit] | None = None,
+        grant_events: EventSink | None = None,
     ) -> None:
         self._settings = settings
         self._ledger = ledger
@@ -68,6 +71,7 @@ class Auditor:
         self._logger = logger
         self._metrics = metrics
         self._member_iam = member_iam
+        self._grant_events = grant_events
 
     @property
     def allows_clock_override(self) -> bool:
@@ -125,6 +129,8 @@ class Auditor:
         _total(report)
         if not dry_run:
             failed = self._events.publish(run.events)
+            if self._grant_events is not None:  # grants expired and cleaned by this run
+                failed += self._grant_events.publish(run.grant_events)
             if failed:
                 report.findings.append(
                     Finding(kind="events_not_sent", detail=f"{failed} event(s) refused")
