@@ -109,6 +109,7 @@ def facts(stack: Stack, translated: dict[str, Any]) -> dict[str, str]:
         "auditor_function": stack.arn("CleanupFunction"),
         "layer": stack.ref(layer),
         "bus": stack.arn("AuditEventBus"),
+        "grant_bus": stack.arn("GrantEventBus"),
         "schedule_rule": stack.arn(schedule),
         "dead_letters": stack.arn("AuditorDeadLetterQueue"),
         "broker_log_group": stack.arn("BrokerLogGroup"),
@@ -244,6 +245,7 @@ BROKER_ROWS = [
     Row("25", "broker", "dynamodb:Query", "{table}/index/by_requester", ALLOWED, "ledger by requester"),
     Row("8", "broker", "ssm:GetParameter", "{access_policy}", ALLOWED, "reads the access policy"),
     Row("31", "broker", "lambda:InvokeFunction", "{auditor_function}", ALLOWED, "runs the auditor"),
+    Row("issue11", "broker", "events:PutEvents", "{grant_bus}", ALLOWED, "sends grant events"),
     # What a compromised broker function must not be able to do (threats 9, 32).
     Row("32", "broker", "iam:CreateRole", "{grant_role}", DENIED, "no role without the owner tag", create_role(owner=None)),
     Row("32", "broker", "iam:CreateRole", "{grant_role}", DENIED, "no role with another stacks owner tag", create_role(owner="{other_owner}")),
@@ -275,6 +277,11 @@ BROKER_ROWS = [
     Row("32", "broker", "lambda:UpdateFunctionCode", "{broker_function}", DENIED, "never changes its own code"),
     Row("32", "broker", "ssm:PutParameter", "{access_policy}", DENIED, "never rewrites the access policy"),
     Row("issue8-6", "broker", "iam:CreateRole", "{other_stack_grant_role}", DENIED, "never creates under another stacks path", create_role()),
+    # Issue 11: grant events on the grant bus only; no rule or target anywhere.
+    Row("issue11", "broker", "events:PutEvents", "{bus}", DENIED, "never forges audit events"),
+    Row("issue11", "broker", "events:PutEvents", "arn:aws:events:us-east-1:{account}:event-bus/default", DENIED, "no events on the default bus"),
+    Row("issue11", "broker", "events:PutRule", "arn:aws:events:us-east-1:{account}:rule/{owner}-grants/exfiltrate", DENIED, "never makes a rule on the grant bus"),
+    Row("issue11", "broker", "events:PutTargets", "arn:aws:events:us-east-1:{account}:rule/{owner}-grants/exfiltrate", DENIED, "never adds a target"),
     Row("issue8-6", "broker", "iam:DeleteRole", "{other_stack_grant_role}", DENIED, "never deletes another stacks grant role"),
     Row("issue8-6", "broker", "sts:AssumeRole", "{other_stack_grant_role}", DENIED, "never assumes another stacks grant role"),
     # Issue 9, shared roles (jit-s-<profile>) at home: made once with the boundary and the
@@ -332,6 +339,7 @@ AUDITOR_ROWS = [
     Row("25", "auditor", "dynamodb:UpdateItem", "{table}", ALLOWED, "marks grants in the ledger"),
     Row("25", "auditor", "dynamodb:Query", "{table}/index/by_expiry", ALLOWED, "finds expired grants"),
     Row("31", "auditor", "events:PutEvents", "{bus}", ALLOWED, "reports findings"),
+    Row("issue11", "auditor", "events:PutEvents", "{grant_bus}", ALLOWED, "sends expired and cleaned grant events"),
     Row("31", "auditor", "sqs:SendMessage", "{dead_letters}", ALLOWED, "dead letters"),
     # What it must never do.
     Row("31", "auditor", "iam:DeleteRole", "arn:aws:iam::{account}:role{path}someone-elses", DENIED, "never deletes a role the broker did not name"),
@@ -404,6 +412,7 @@ GRANT_ROWS = [
             ("config:StopConfigurationRecorder", "*", "never stops AWS Config"),
             ("lambda:PublishLayerVersion", "{layer}", "never publishes the brokers layer"),
             ("events:PutEvents", "{bus}", "never forges audit events"),
+            ("events:PutEvents", "{grant_bus}", "never forges grant events"),
             ("events:DisableRule", "{schedule_rule}", "never stops the auditors schedule"),
             ("logs:DeleteLogGroup", "{broker_log_group}", "never deletes the brokers logs"),
             ("sqs:PurgeQueue", "{dead_letters}", "never purges the auditors dead letters"),

@@ -121,10 +121,13 @@ def test_seeded_ledger_table_is_the_templates_table(stack):
         assert definition[key] == props[key], key
 
 
-def test_seeded_audit_bus_is_the_templates(seeded_iam, stack):
+def test_seeded_audit_and_grant_buses_are_the_templates(seeded_iam, stack):
     events = boto3.client("events", region_name=REGION)  # seeded_iam's moto is still on
     names = [bus["Name"] for bus in events.list_event_buses()["EventBuses"]]
     assert stack.ref("AuditEventBus") in names
+    assert stack.ref("GrantEventBus") in names
+    for function in ("BrokerFunction", "CleanupFunction"):
+        assert local_envs(stack)[function]["JIT_GRANT_EVENT_BUS"] == stack.ref("GrantEventBus")
 
 
 # --------------------------------------------------------------------------- the environments

@@ -108,6 +108,7 @@ ALL_PRESENT = {
     "HasManagedPolicyAllowList": True,
     "HasAlarmTopic": True,
     "HasMemberAccountIds": True,
+    "CreateGrantNotifications": True,
 }
 
 
@@ -669,11 +670,19 @@ def test_outputs_give_what_the_cli_admins_and_e2e_tests_need(template):
         "AuditorFunctionName": {"Ref": "CleanupFunction"},
         "RolePath": {"Fn::Sub": JIT_ROLE_PATH},
         "AuditEventBusName": {"Ref": "AuditEventBus"},
+        "GrantEventBusName": {"Ref": "GrantEventBus"},
         "AlarmTopicArn": {"Ref": "AlarmTopicArn"},
+        "GrantNotificationTopicArn": {"Ref": "GrantNotificationTopic"},
     }
-    # An output's value may not be empty: the topic's exists only when one is given.
+    # An output's value may not be empty: a topic's exists only when there is one.
     assert template["Outputs"]["AlarmTopicArn"]["Condition"] == "HasAlarmTopic"
-    assert [k for k, v in template["Outputs"].items() if "Condition" in v] == ["AlarmTopicArn"]
+    assert (
+        template["Outputs"]["GrantNotificationTopicArn"]["Condition"] == "CreateGrantNotifications"
+    )
+    assert {k for k, v in template["Outputs"].items() if "Condition" in v} == {
+        "AlarmTopicArn",
+        "GrantNotificationTopicArn",
+    }
 
 
 # ---------------------------------------------------------------- the auditor (issue 3)
@@ -792,12 +801,16 @@ def test_auditor_ledger_rights_are_exact_and_only_on_the_grant_table_and_its_ind
     assert ledger["Resource"] == GRANT_TABLE_AND_INDEXES
 
 
-def test_auditor_puts_events_only_on_the_audit_bus(resources):
+def test_auditor_puts_events_only_on_the_audit_bus_and_the_grant_bus(resources):
     events = [(a, r) for a, r, _ in cleanup_allows(resources) if a.startswith("events:")]
-    assert events == [("events:PutEvents", {"Fn::GetAtt": ["AuditEventBus", "Arn"]})]
+    assert events == [
+        ("events:PutEvents", {"Fn::GetAtt": ["AuditEventBus", "Arn"]}),
+        ("events:PutEvents", {"Fn::GetAtt": ["GrantEventBus", "Arn"]}),  # Expired, Cleaned
+    ]
     assert resources["AuditEventBus"]["Type"] == "AWS::Events::EventBus"
     env = resources["CleanupFunction"]["Properties"]["Environment"]["Variables"]
     assert env["JIT_AUDIT_EVENT_BUS"] == {"Ref": "AuditEventBus"}
+    assert env["JIT_GRANT_EVENT_BUS"] == {"Ref": "GrantEventBus"}
 
 
 def test_auditor_runs_on_the_audit_schedule_parameter_every_five_minutes_by_default(template):
@@ -1021,13 +1034,18 @@ def test_generated_auditor_permission_admits_only_its_schedule_rule(translated):
     assert rule["Properties"]["ScheduleExpression"] == {"Ref": "AuditSchedule"}
     # Named <stack>-auditor: the boundary's rule/<stack>-* keeps grants off it.
     assert rule["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-auditor"}
-    # The only other rule is the example on the audit bus, which invokes nothing of ours.
+    # The only other rules are the example on the audit bus and the grant notification rule
+    # (CreateGrantNotificationTopic), which invoke nothing of ours.
     others = [
         r["Properties"]
         for r in resources.values()
         if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" not in r["Properties"]
     ]
-    assert [o["EventBusName"] for o in others] == [{"Ref": "AuditEventBus"}]
+    assert [o["EventBusName"] for o in others] == [
+        {"Ref": "AuditEventBus"},
+        {"Ref": "GrantEventBus"},
+    ]
+    assert not [t for o in others for t in o["Targets"] if "Fn::GetAtt" in str(t)]
 
 
 def translated_of_type(translated: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -1095,6 +1113,10 @@ def stack_values(stack: str, region: str = REGION) -> dict[str, str]:
         "GrantTable.Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{stack}-GrantTable-1ABCDEF",
         "AuditorDeadLetterQueue.Arn": f"arn:aws:sqs:{region}:{ACCOUNT}:{stack}-DLQ-1ABCDEF",
         "AuditEventBus.Arn": f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{stack}-audit",
+        "GrantEventBus.Arn": f"arn:aws:events:{region}:{ACCOUNT}:event-bus/{stack}-grants",
+        "GrantNotificationTopic": (
+            f"arn:aws:sns:{region}:{ACCOUNT}:{stack}-GrantNotificationTopic-1ABCDEF"
+        ),
         "AlarmTopicArn": f"arn:aws:sns:{region}:{ACCOUNT}:ops-alarms",
         "ManagedPolicyAllowList": "arn:aws:iam::aws:policy/ReadOnlyAccess",
         "MemberAccountIds": MEMBER_ACCOUNT,
@@ -1263,6 +1285,15 @@ def stack_resource_arns(stack: str) -> dict[str, tuple[str, str]]:
             f"arn:aws:ssm:{arn}:parameter/jit-broker/access-policy",
         ),
         "audit bus": ("events:PutEvents", f"arn:aws:events:{arn}:event-bus/{stack}-audit"),
+        "grant bus": ("events:PutEvents", f"arn:aws:events:{arn}:event-bus/{stack}-grants"),
+        "rule on the grant bus": (
+            "events:PutTargets",
+            f"arn:aws:events:{arn}:rule/{stack}-grants/{stack}-GrantNotificationRule-1ABC",
+        ),
+        "grant notification topic": (
+            "sns:Subscribe",
+            stack_values(stack)["GrantNotificationTopic"],
+        ),
         "schedule": ("events:DisableRule", f"arn:aws:events:{arn}:rule/{stack}-auditor"),
         "rule on the audit bus": (
             "events:PutTargets",
@@ -1321,7 +1352,13 @@ def test_whatever_a_grant_must_not_touch_is_named_under_the_stack(template):
         for event, e in f["Properties"].get("Events", {}).items()
         if "Name" in e["Properties"]
     }
-    assert {"BrokerFunction", "CleanupFunction", "CommonLayer", "AuditEventBus"} <= set(names)
+    assert {
+        "BrokerFunction",
+        "CleanupFunction",
+        "CommonLayer",
+        "AuditEventBus",
+        "GrantEventBus",
+    } <= set(names)
     assert "CleanupFunction.Schedule" in names
     for logical, name in names.items():
         assert isinstance(name, dict) and name["Fn::Sub"].startswith("${AWS::StackName}-"), (
@@ -1679,3 +1716,93 @@ def test_both_functions_are_told_the_member_accounts_and_their_execution_roles_n
         assert env["JIT_MEMBER_ACCOUNTS"] == {"Fn::Join": [",", {"Ref": "MemberAccountIds"}]}
         assert env["JIT_MEMBER_ROLE_NAME"] == {"Fn::Sub": "${AWS::StackName}-jit-member"}
         assert MEMBER_ROLE_ARN.endswith(":role/" + env["JIT_MEMBER_ROLE_NAME"]["Fn::Sub"])
+
+
+# ------------------------------------------------ issue 11, part 4: grant events
+
+
+def test_broker_may_put_events_on_exactly_the_grant_bus_and_do_nothing_else_of_eventbridge(
+    resources,
+):
+    # A compromised broker must not forge the auditor's findings (the audit bus), reach any
+    # other bus, or make rules or targets that route events elsewhere.
+    for conditions in (ALL_PRESENT, dict.fromkeys(ALL_PRESENT, False)):
+        statements = broker_statements(resources, conditions)
+        events = [
+            (s["Sid"], s["Effect"], s["Action"], s["Resource"], s.get("Condition"))
+            for s in statements
+            if any(a.lower().startswith("events:") for a in as_list(s["Action"]))
+        ]
+        assert events == [
+            (
+                "GrantEvents",
+                "Allow",
+                "events:PutEvents",
+                {"Fn::GetAtt": ["GrantEventBus", "Arn"]},
+                None,
+            )
+        ]
+    assert resources["GrantEventBus"]["Type"] == "AWS::Events::EventBus"
+    assert resources["GrantEventBus"]["Properties"] == {
+        "Name": {"Fn::Sub": "${AWS::StackName}-grants"}
+    }
+    assert "DeletionPolicy" not in resources["GrantEventBus"]
+    env = resources["BrokerFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["JIT_GRANT_EVENT_BUS"] == {"Ref": "GrantEventBus"}
+
+
+def test_grant_bus_resolves_to_one_bus_arn_no_wildcard_other_than_the_audit_bus(resources):
+    values = stack_values("jit-broker")
+    [statement] = [s for s in broker_statements(resources) if s["Sid"] == "GrantEvents"]
+    resource = resolved(statement["Resource"], values)
+    assert resource == f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/jit-broker-grants"
+    assert "*" not in resource and resource != values["AuditEventBus.Arn"]
+    default_bus = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+    assert not iam_match(resource, values["AuditEventBus.Arn"])
+    assert not iam_match(resource, default_bus)
+
+
+def test_grant_notification_topic_is_optional_and_off_by_default(template, resources):
+    parameter = template["Parameters"]["CreateGrantNotificationTopic"]
+    assert parameter["Default"] == "false" and parameter["AllowedValues"] == ["true", "false"]
+    assert template["Conditions"]["CreateGrantNotifications"] == {
+        "Fn::Equals": [{"Ref": "CreateGrantNotificationTopic"}, "true"]
+    }
+    for name in ("GrantNotificationTopic", "GrantNotificationTopicPolicy", "GrantNotificationRule"):
+        assert resources[name]["Condition"] == "CreateGrantNotifications", name
+
+
+def test_grant_notification_rule_sends_every_grant_event_of_the_grant_bus_to_the_topic(resources):
+    from jit_broker.models.events import GRANT_EVENT_SOURCE
+
+    props = resources["GrantNotificationRule"]["Properties"]
+    assert props["EventBusName"] == {"Ref": "GrantEventBus"}
+    assert props["EventPattern"] == {"source": [GRANT_EVENT_SOURCE]}
+    assert props["State"] == "ENABLED"
+    assert props["Targets"] == [
+        {"Id": "grant-notification-topic", "Arn": {"Ref": "GrantNotificationTopic"}}
+    ]
+
+
+def test_only_the_grant_notification_rule_may_publish_to_its_topic(resources):
+    props = resources["GrantNotificationTopicPolicy"]["Properties"]
+    assert props["Topics"] == [{"Ref": "GrantNotificationTopic"}]
+    [statement] = props["PolicyDocument"]["Statement"]
+    assert statement == {
+        "Sid": "GrantEventsRuleOnly",
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sns:Publish",
+        "Resource": {"Ref": "GrantNotificationTopic"},
+        "Condition": {
+            "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["GrantNotificationRule", "Arn"]}}
+        },
+    }
+
+
+def test_grants_can_neither_put_events_on_the_grant_bus_nor_touch_its_topic(resources):
+    values = stack_values("jit-broker")
+    boundary = resolved_boundary(resources)
+    assert denied(boundary, "events:PutEvents", values["GrantEventBus.Arn"])
+    assert denied(boundary, "sns:Subscribe", values["GrantNotificationTopic"])
+    assert denied(boundary, "sns:SetTopicAttributes", values["GrantNotificationTopic"])

@@ -29,6 +29,7 @@ CLEANUP_ROLE_NAME = f"{OWNER_TAG}-CleanupRole"
 BOUNDARY_NAME = f"{OWNER_TAG}-jit-boundary"  # as the template names it: <stack>-jit-boundary
 AUDIT_FUNCTION = f"{OWNER_TAG}-auditor"
 AUDIT_BUS = f"{OWNER_TAG}-audit"
+GRANT_BUS = f"{OWNER_TAG}-grants"  # grant events (template.yaml's GrantEventBus)
 DEAD_LETTER_QUEUE = f"{OWNER_TAG}-auditor-dlq"
 POLICY_PARAMETER = "/jit-broker/access-policy"
 # The stack's own role path, as the template derives it from the stack name: /jit/<stack>/.
@@ -236,6 +237,8 @@ class Seeded:
         }
         if event_bus:
             env["JIT_AUDIT_EVENT_BUS"] = AUDIT_BUS
+        else:  # no bus seeded: neither the audit nor the grant events are sent
+            env.pop("JIT_GRANT_EVENT_BUS", None)
         return env
 
     def broker_env(self, policy_file: str) -> dict[str, str]:
@@ -253,6 +256,7 @@ class Seeded:
             "JIT_ASSUME_RETRY_BUDGET_SECONDS": "18",
             "JIT_MEMBER_ACCOUNTS": ",".join(self.member_accounts),
             "JIT_MEMBER_ROLE_NAME": self.member_role_name,
+            "JIT_GRANT_EVENT_BUS": GRANT_BUS,
         }
         if self.cleanup_role_arn:
             env["JIT_AUDITOR_ROLE_ARN"] = self.cleanup_role_arn
@@ -263,7 +267,7 @@ def seed_broker_resources(
     iam: Any, dynamodb: Any, *, region: str = REGION, events: Any = None
 ) -> Seeded:
     """Table, boundary policy, the broker's and the auditor's roles, as template.yaml makes them
-    for the local stack, and, given an EventBridge client, the auditor's event bus.
+    for the local stack, and, given an EventBridge client, the audit and grant event buses.
 
     Two differences, both because nothing here runs in Lambda: the roles trust the account
     (so the local stack assumes them with its administrator) rather than lambda.amazonaws.com,
@@ -307,4 +311,5 @@ def seed_broker_resources(
     cleanup_role_arn = function_role("CleanupRole")
     if events is not None:
         events.create_event_bus(Name=stack.ref("AuditEventBus"))
+        events.create_event_bus(Name=stack.ref("GrantEventBus"))
     return Seeded(ACCOUNT_ID, region, table_name, boundary, broker_role_arn, cleanup_role_arn)
