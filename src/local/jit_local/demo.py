@@ -227,12 +227,12 @@ def scenario(env: dict[str, str], trail: Trail) -> None:
         "jit exec runs the AWS CLI in the same grant and says so on stderr (no second grant)",
     )
     # As a person reads it (a terminal's default): local times and the time left.
-    listed = jit(env, "grants", "--active", "--output", "text").stdout.splitlines()
-    rows = [line.split() for line in listed[1:]]
+    lines = jit(env, "grants", "--active", "--output", "text").stdout.splitlines()
+    rows = [line.split() for line in lines[1:]]
     expect(
-        listed[0].split()[:2] == ["ID", "PROFILE"]
+        lines[0].split()[:2] == ["ID", "PROFILE"]
         and [row[1] for row in rows] == ["s3-read"]
-        and "min left)" in listed[1],
+        and "min left)" in lines[1],
         "one active grant of s3-read, for both the AWS profile and jit exec, with its time left",
     )
     grant_id = rows[0][0]
