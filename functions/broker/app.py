@@ -27,14 +27,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from jit_broker.errors import BadRequest, BrokerError, PolicyInvalid
 from jit_broker.identity import Caller
 from jit_broker.models.audit import AuditRequest, AuditResponse
+from jit_broker.models.domain import Grant, Verdict
 from jit_broker.models.input import (
     FIELD_NAME,
+    DecisionRequest,
     GrantRequest,
     RevokeRequest,
     SessionRequest,
     parse_json_body,
 )
 from jit_broker.models.output import (
+    ApprovalList,
     DenialView,
     GrantDryRun,
     GrantList,
@@ -158,13 +161,20 @@ def profiles() -> Response[ProfileList]:
 
 @app.post(
     "/v1/grants",
-    description="Request a grant and its first session (201). With dry_run true, nothing is "
-    "granted or written: 200 says whether the request would be granted and every rule that "
-    "refuses it.",
+    description="Request a grant and its first session (201). For a profile with approvers, "
+    "202: the request is recorded awaiting them (status requested), with no role and no "
+    "credentials; once approved, its requester takes them with POST "
+    "/v1/grants/{grant_id}/credentials. With dry_run true, nothing is granted or written: 200 "
+    "says whether the request would be granted, how many approvals it would need "
+    "(approvals_required; needing them is not a denial) and every rule that refuses it.",
     responses={
         201: {
             "description": "The grant and its first session's credentials.",
             "content": {"application/json": {"model": GrantWithCredentials}},
+        },
+        202: {
+            "description": "A request awaiting approval: the grant, status requested.",
+            "content": {"application/json": {"model": GrantResponse}},
         },
         200: {
             "description": "dry_run: whether the request would be granted, and why not.",
@@ -174,11 +184,23 @@ def profiles() -> Response[ProfileList]:
 )
 def request_grant(
     body: Annotated[GrantRequest, Body()],
-) -> Response[GrantWithCredentials | GrantDryRun]:
+) -> Response[GrantWithCredentials | GrantResponse | GrantDryRun]:
     caller = _caller()  # first: a broker session is refused here, dry run or not (threat 27)
     if body.dry_run:
         return _dry_run(caller, body)
     issued = broker().request_grant(caller, body, time_left=_time_left)
+    if isinstance(issued, Grant):
+        metrics.add_metric(name="GrantsRequested", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "grant requested, awaiting approval",
+            extra={
+                "grant_id": issued.grant_id,
+                "profile": body.profile,
+                "requester": caller.requester_id,
+                "review_deadline": issued.review_deadline,
+            },
+        )
+        return _json(202, GrantResponse(grant=GrantView.of(issued)), NO_STORE)
     metrics.add_metric(name="GrantsIssued", unit=MetricUnit.Count, value=1)
     logger.info(
         "grant issued",
@@ -220,6 +242,12 @@ def _dry_run(caller: Caller, body: GrantRequest) -> Response:
             account=assessed.account,
             duration_seconds=assessed.window,
             mode=assessed.mode,
+            approvals_required=assessed.profile.required_approvals if assessed.profile else None,
+            review_window=(
+                assessed.profile.review_window
+                if assessed.profile and assessed.profile.required_approvals
+                else None
+            ),
             denials=[
                 DenialView(rule=d.rule, limit=d.limit, code=d.error.code, message=d.error.message)
                 for d in assessed.denials
@@ -244,7 +272,59 @@ def get_grant(grant_id: GrantId) -> Response[GrantResponse]:
     return _json(200, GrantResponse(grant=GrantView.of(broker().grant(_caller(), grant_id))))
 
 
-@app.post("/v1/grants/<grant_id>/credentials")
+@app.get(
+    "/v1/approvals",
+    description="The requests you may decide now: of the profiles naming you (your user "
+    "ARN, or your session's role ARN) among their approvers, those awaiting approval whose "
+    "review deadline is ahead, not requested by you and not yet decided by you.",
+)
+def approvals() -> Response[ApprovalList]:
+    grants = broker().approvals_for(_caller())
+    return _json(200, ApprovalList(grants=[GrantView.of(g) for g in grants]))
+
+
+def _decide(grant_id: str, body: DecisionRequest, verdict: Verdict) -> Response:
+    caller = _caller()
+    grant = broker().decide(caller, grant_id, body, verdict)
+    metrics.add_metric(name=f"Grants_{verdict.value}", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "grant decided",
+        extra={
+            "grant_id": grant_id,
+            "verdict": verdict.value,
+            "approver": caller.arn,
+            "status": grant.status.value,
+        },
+    )
+    return _json(200, GrantResponse(grant=GrantView.of(grant)))
+
+
+@app.post(
+    "/v1/grants/<grant_id>/approve",
+    description="Approve a request you may decide (one approval per approver; never your "
+    "own request, nor one of another of your sessions). At the profile's approvals_required "
+    "the grant is approved and its window starts; 403 self_approval_refused, 409 "
+    "already_decided / review_expired / not_awaiting_approval / replayed_request.",
+)
+def approve(grant_id: GrantId, body: Annotated[DecisionRequest, Body()]) -> Response[GrantResponse]:
+    return _decide(grant_id, body, Verdict.APPROVE)
+
+
+@app.post(
+    "/v1/grants/<grant_id>/deny",
+    description="Deny a request you may decide: it is denied at once (final). The same "
+    "refusals as approve.",
+)
+def deny(grant_id: GrantId, body: Annotated[DecisionRequest, Body()]) -> Response[GrantResponse]:
+    return _decide(grant_id, body, Verdict.DENY)
+
+
+@app.post(
+    "/v1/grants/<grant_id>/credentials",
+    description="A session of your active grant (201), or the first one of your approved "
+    "grant: its role is made then, and it becomes active. 409 approval_pending before it "
+    "is approved.",
+)
 def issue_session(
     grant_id: GrantId, body: Annotated[SessionRequest, Body()]
 ) -> Response[GrantWithCredentials]:

@@ -87,6 +87,8 @@ HUB = ACCOUNT
 MEMBER_A, MEMBER_B = MEMBER_ACCOUNTS
 MEMBER_PROFILE = "member-read"  # per-grant roles in member A
 SHARED_PROFILE = "fast"  # a shared role in member A
+APPROVAL_PROFILE = "approved-read"  # one approval by APPROVER (issue 11)
+APPROVER = f"arn:aws:iam::{ACCOUNT}:user/Approver"
 _STATEMENTS = [
     {
         "Sid": "ReadTeamData",
@@ -115,15 +117,25 @@ PROFILES: dict[str, dict[str, Any]] = {
         "reason_required": False,
         "max_active_grants": 1,
     },
+    APPROVAL_PROFILE: {
+        "description": "Read team data in the hub, once another person approves",
+        "permissions": {"inline": {"Version": "2012-10-17", "Statement": _STATEMENTS}},
+        "requesters": {"users": [JIT_USER]},
+        "approvers": {"users": [APPROVER]},
+        "max_window": 3600,
+        "reason_required": False,
+    },
 }
 # What a call is about beyond its operation (RecordedCall.variant), so that a call the hub's
 # per-grant path does not make (in a member, of the execution role, of a shared role or its
-# deny list) gets its own cases even where the same operation was met before.
-IN_MEMBER, EXECUTION_ROLE, SHARED, REVOKED_LIST = (
+# deny list; a request awaiting approval, or an approver's decision) gets its own cases even
+# where the same operation was met before.
+IN_MEMBER, EXECUTION_ROLE, SHARED, REVOKED_LIST, APPROVAL = (
     "member",
     "execution-role",
     "shared",
     "revoked-list",
+    "approval",
 )
 
 
@@ -182,6 +194,8 @@ def variant(account: str, params: dict[str, Any]) -> str:
         parts.append(SHARED)
         if "jit-revoked" in text:
             parts.append(REVOKED_LIST)
+    if "REVIEW#" in text or "DECISION#" in text:
+        parts.append(APPROVAL)
     return "+".join(parts)
 
 
@@ -495,8 +509,19 @@ def audit_faults(calls: list[RecordedCall], roles: dict[str, Subject]) -> list[F
 # Each route of the API the requester takes: a grant, a further session and a revocation in
 # the hub (profile s3-read), a grant in member A (its role written through the execution role
 # there), a shared-role grant in member A (its role made on first use) and its revocation.
-STEPS = ("grant", "session", "revoke", "member-grant", "shared-grant", "shared-revoke")
-HUB_STEPS = ("grant", "session", "revoke")
+# Then a request for a profile with an approver (202, awaiting approval) and its approval by
+# the approver (issue 11).
+STEPS = (
+    "grant",
+    "session",
+    "revoke",
+    "member-grant",
+    "shared-grant",
+    "shared-revoke",
+    "approval-request",
+    "approve",
+)
+HUB_STEPS = ("grant", "session", "revoke", "approval-request", "approve")
 ROUTE = {
     "grant": "grant",
     "session": "session",
@@ -504,9 +529,17 @@ ROUTE = {
     "member-grant": "grant",
     "shared-grant": "grant",
     "shared-revoke": "revoke",
+    "approval-request": "grant",
+    "approve": "approve",
 }
-PROFILE = {"grant": "s3-read", "member-grant": MEMBER_PROFILE, "shared-grant": SHARED_PROFILE}
-SUCCESS = {step: 200 if route == "revoke" else 201 for step, route in ROUTE.items()}
+PROFILE = {
+    "grant": "s3-read",
+    "member-grant": MEMBER_PROFILE,
+    "shared-grant": SHARED_PROFILE,
+    "approval-request": APPROVAL_PROFILE,
+}
+SUCCESS = {step: 200 if route in ("revoke", "approve") else 201 for step, route in ROUTE.items()}
+SUCCESS["approval-request"] = 202
 BEFORE = {  # what a route needs first (the steps without: a broker just started)
     "grant": (),
     "session": ("grant",),
@@ -514,6 +547,8 @@ BEFORE = {  # what a route needs first (the steps without: a broker just started
     "member-grant": (),
     "shared-grant": (),
     "shared-revoke": ("shared-grant",),
+    "approval-request": (),
+    "approve": ("approval-request",),
 }
 
 
@@ -525,6 +560,11 @@ def take_step(call: Callable[..., Any], step: str, grant_id: str | None) -> tupl
     elif route == "session":
         nonce = {"nonce": grant_body()["nonce"]}
         status, _, body = call("POST", f"/v1/grants/{grant_id}/credentials", nonce)
+    elif route == "approve":
+        decision = {"comment": "fine", "nonce": grant_body()["nonce"]}
+        status, _, body = call(
+            "POST", f"/v1/grants/{grant_id}/approve", decision, user_arn=APPROVER
+        )
     else:
         status, _, body = call("POST", f"/v1/grants/{grant_id}/revoke", {"reason": "done"})
     return status, body

@@ -34,6 +34,7 @@ from jit_broker.errors import BrokerError
 from jit_broker.models.domain import GrantStatus
 from tests.integration.fault_support import (
     ALL_KINDS,
+    APPROVAL,
     AUDIT_LABELS,
     BEFORE,
     DECOYS,
@@ -173,8 +174,23 @@ def test_the_recorded_runs_reach_every_step_of_the_grant_path_and_every_auditor_
         "grant": {"TransactWriteItems", "CreateRole", "PutRolePolicy", "AssumeRole"},
         "session": {"GetItem", "AssumeRole", "TransactWriteItems"},
         "revoke": {"GetItem", "TransactWriteItems", "PutRolePolicy"},
+        "approval-request": {"BatchGetItem", "TransactWriteItems"},
+        "approve": {"GetItem", "TransactWriteItems"},
     }.items():
         assert needed <= {c.operation for c in rec.broker[step]}, step
+    assert ("TransactWriteItems", APPROVAL) in {
+        (c.operation, c.variant) for c in rec.broker["approval-request"]
+    }
+    assert ("TransactWriteItems", APPROVAL) in {
+        (c.operation, c.variant) for c in rec.broker["approve"]
+    }
+    # a request awaiting approval, and its approval, reach neither IAM nor STS
+    for step in ("approval-request", "approve"):
+        assert {c.operation for c in rec.broker[step]} <= {
+            "BatchGetItem",
+            "GetItem",
+            "TransactWriteItems",
+        }, step
     # the calls the hub's per-grant path does not make, each in its own variant
     for step, calls in {
         "member-grant": {
@@ -293,7 +309,9 @@ def _fail_a_route(stack: Any, call: Any, *faults: Fault) -> None:
     assert org.grant_roles() == []
     items = stack.table_items()
     grants = [i for i in items if i["sk"]["S"] == "GRANT"]
-    assert {i["status"]["S"] for i in grants} == {GrantStatus.CLEANED.value}
+    # cleaned, or closed holding nothing (a request that was never approved: issue 11)
+    closed = {GrantStatus.CLEANED, GrantStatus.EXPIRED_UNREVIEWED, GrantStatus.DENIED}
+    assert {i["status"]["S"] for i in grants} <= {s.value for s in closed}
     assert quotas(items) == ({}, {}), "the role quotas leaked"
     assert retried[0] == SUCCESS[step], f"the request again after the 503: {retried}"
 

@@ -125,6 +125,24 @@ class Requesters(_Strict):
     accounts: list[Annotated[str, Field(pattern=_ACCOUNT)]] = []
 
 
+class Approvers(_Strict):
+    """Who may approve a profile's requests (issue 11): IAM users by exact ARN, roles by exact
+    ARN (any session of the role; the role's path does not count, as for requesters)."""
+
+    users: Annotated[list[Annotated[str, Field(pattern=_USER_ARN)]], Field(max_length=100)] = []
+    roles: Annotated[list[Annotated[str, Field(pattern=_ROLE_ARN)]], Field(max_length=100)] = []
+
+    def distinct(self) -> int:
+        """How many distinct approvers are named (a role counts once, however many people
+        may take its sessions)."""
+        return len(set(self.users)) + len({_without_path(arn) for arn in self.roles})
+
+
+DEFAULT_REVIEW_WINDOW = 3600  # an unreviewed request stays open an hour...
+MAX_REVIEW_WINDOW = 86400  # ...or as the profile says, at most a day
+MIN_REVIEW_WINDOW = 300
+
+
 class Profile(_Strict):
     description: Annotated[str, Field(min_length=1, max_length=500)]
     permissions: Permissions
@@ -142,6 +160,38 @@ class Profile(_Strict):
         list[Annotated[str, Field(pattern=_ACCOUNT)]] | None, Field(min_length=1, max_length=100)
     ] = None
     mode: GrantMode = GrantMode.PER_GRANT_ROLE
+    # Approvals (issue 11): a request waits, status requested, until approvals_required of
+    # these approvers (default 1) approve it (→ approved) or one denies it, for at most
+    # review_window seconds (→ expired_unreviewed).
+    approvers: Approvers | None = None
+    approvals_required: Annotated[int | None, Field(ge=1, le=10)] = None
+    review_window: Annotated[int, Field(ge=MIN_REVIEW_WINDOW, le=MAX_REVIEW_WINDOW)] = (
+        DEFAULT_REVIEW_WINDOW
+    )
+
+    @model_validator(mode="after")
+    def _quorum(self) -> Profile:
+        named = self.approvers.distinct() if self.approvers is not None else 0
+        if self.approvers is not None and named == 0:
+            raise ValueError("approvers names no user and no role: name at least one, or remove it")
+        if self.approvers is None and (
+            "approvals_required" in self.model_fields_set
+            or "review_window" in self.model_fields_set
+        ):
+            raise ValueError("approvals_required and review_window need approvers: name them")
+        if self.approvals_required is not None and self.approvals_required > named:
+            raise ValueError(
+                f"approvals_required is {self.approvals_required} but only {named} distinct "
+                "approver(s) are named: name more approvers or require fewer approvals"
+            )
+        return self
+
+    @property
+    def required_approvals(self) -> int:
+        """How many distinct approvers must approve a request (0: none, granted at once)."""
+        if self.approvers is None:
+            return 0
+        return self.approvals_required or 1
 
     @field_validator("accounts")
     @classmethod
@@ -228,6 +278,22 @@ class AccessPolicy(_Strict):
         }:
             return True
         return caller.account_id in who.accounts
+
+    def may_approve(self, profile: Profile, caller: Caller) -> bool:
+        """Whether ``caller`` is one of the profile's approvers: a user by exact ARN, a role
+        session by its role's ARN (any session of it; never by the session name)."""
+        who = profile.approvers
+        if who is None or not self.is_account_allowed(caller.account_id):
+            return False
+        if caller.principal_type == "user":
+            return caller.requester_id in who.users
+        if caller.principal_type == "assumed-role":
+            return caller.requester_id in {_without_path(arn) for arn in who.roles}
+        return False
+
+    def approvable(self, caller: Caller) -> list[str]:
+        """The names of the profiles whose requests ``caller`` may decide, sorted."""
+        return [n for n, p in sorted(self.profiles.items()) if self.may_approve(p, caller)]
 
     def requestable(self, caller: Caller) -> dict[str, Profile]:
         return {n: p for n, p in sorted(self.profiles.items()) if self.is_entitled(p, caller)}

@@ -7,7 +7,8 @@ says is what the request would meet; only a change between the two (another requ
 the slot or the rate, the policy edited) or a failure of AWS can make them differ.
 
 The rules, in the order a real request meets them (``Rule``): entitlement (the profile exists
-and the caller may request it), duration, reason, ticket, account, approvals, then what the
+and the caller may request it), duration, reason, ticket, account, approvals (a request that
+could never be approved; needing approval is not a refusal), then what the
 ledger holds (the nonce, and the limits: the profile's active grants, the caller's rate, the
 caller's and the stack's live grant roles). ``Rule`` and ``Limit`` are the domain's
 ``DenialRule`` and ``DenialLimit`` (jit_broker.models.domain), named in the API's answers.
@@ -26,6 +27,7 @@ from jit_broker.errors import (
     ActiveGrantsHeld,
     BadRequest,
     BrokerError,
+    NotEntitled,
     OwnerRoleCapReached,
     RateLimited,
     ReplayedRequest,
@@ -37,6 +39,7 @@ from jit_broker.models.domain import GrantMode, LimitCounts
 
 if TYPE_CHECKING:
     from jit_broker.access_policy import Profile
+    from jit_broker.identity import Caller
     from jit_broker.models.input import GrantRequest
 
 
@@ -125,10 +128,25 @@ def check_request(
         )
 
 
-def check_approvals(name: str, profile: Profile, request: GrantRequest, refusals: Refusals) -> None:
-    """Rule.APPROVALS (issue 11): a request for a profile that needs an approval is refused
-    here until it has one. Approvals do not exist yet: nothing is refused."""
-    del name, profile, request, refusals
+def check_approvals(name: str, profile: Profile, caller: Caller, refusals: Refusals) -> None:
+    """Rule.APPROVALS (issue 11). Needing approval is not a refusal: such a request is
+    accepted awaiting its approvers (202, status requested; a dry run says how many approvals
+    it needs). It is refused only when it could never be approved: the profile names no role
+    among its approvers and fewer users than the approvals it needs once the caller (who may
+    never approve their own request) is left out."""
+    approvers = profile.approvers
+    if approvers is None or approvers.roles:
+        return
+    others = {arn for arn in approvers.users if arn.lower() != caller.person}
+    if len(others) < profile.required_approvals:
+        refusals.refuse(
+            Rule.APPROVALS,
+            NotEntitled(
+                f"profile {name!r} needs {profile.required_approvals} approval(s) and names "
+                f"only {len(others)} approver(s) other than you (nobody approves their own "
+                "request): ask its owners to name more approvers"
+            ),
+        )
 
 
 def check_limits(

@@ -53,6 +53,51 @@ class GrantNotActive(Conflict):
     code = "grant_not_active"
 
 
+class ApprovalPending(Conflict):
+    """The grant awaits its approvers: no role and no credentials exist for it yet."""
+
+    code = "approval_pending"
+
+
+class NotAwaitingApproval(Conflict):
+    """A decision on a grant that is no longer (or never was) awaiting approval."""
+
+    code = "not_awaiting_approval"
+
+
+class ReviewExpired(Conflict):
+    """Nobody decided the request within its profile's review window: it is
+    expired_unreviewed, and can be neither approved nor denied."""
+
+    code = "review_expired"
+
+
+class AlreadyDecided(Conflict):
+    """This approver (this person, whichever of their sessions) already decided the request."""
+
+    code = "already_decided"
+
+    def __init__(
+        self, message: str = "you already decided this request: one decision per approver"
+    ) -> None:
+        super().__init__(message)
+
+
+class SelfApprovalRefused(BrokerError):
+    """The approver is the requester (the same user, or the same role session name): refused
+    by the ledger's conditional write, whatever the code before it checked."""
+
+    status = 403
+    code = "self_approval_refused"
+
+    def __init__(
+        self,
+        message: str = "you may not decide your own request (nor may another session of you): "
+        "ask another approver",
+    ) -> None:
+        super().__init__(message)
+
+
 class ReplayedRequest(Conflict):
     """The request's nonce was already used by this caller (a replay, or a resent request)."""
 

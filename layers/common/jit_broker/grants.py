@@ -49,23 +49,28 @@ from jit_broker.adapters.iam import RoleSpec
 from jit_broker.admission import Assessment, Refusals, Rule
 from jit_broker.documents import policy_digest
 from jit_broker.errors import (
+    ApprovalPending,
     AwsUnavailable,
     BadRequest,
     BrokerError,
     GrantNotActive,
     NotEntitled,
     NotFound,
+    ReviewExpired,
+    SelfApprovalRefused,
 )
 from jit_broker.identity import Caller, caller_from_context, refuse_broker_principals
 from jit_broker.models.domain import (
     Credentials,
+    Decision,
     Grant,
     GrantMode,
     GrantStatus,
     IssuedSession,
     SharedRole,
+    Verdict,
 )
-from jit_broker.models.input import GrantRequest, RevokeRequest, SessionRequest
+from jit_broker.models.input import DecisionRequest, GrantRequest, RevokeRequest, SessionRequest
 from jit_broker.revocation import write_revoked
 
 # Seconds kept back from the invocation's time left when AssumeRole is retried: the last
@@ -199,7 +204,8 @@ class Broker:
             return self._ledger.active_grants_of(
                 caller.owner, now=now, created_since=now - naming.MAX_WINDOW_SECONDS
             )
-        return self._ledger.grants_of(caller.owner)
+        now = self._now()
+        return [g.as_of(now) for g in self._ledger.grants_of(caller.owner)]
 
     def grant(self, caller: Caller, grant_id: str) -> Grant:
         policy = self._admitted(caller)
@@ -212,17 +218,21 @@ class Broker:
         grant = self._ledger.get_grant(grant_id)
         if grant is None:
             raise not_found
-        if grant.owner != caller.owner and not policy.is_administrator(caller):
+        if grant.owner != caller.owner and not (
+            policy.is_administrator(caller) or self._may_decide(policy, caller, grant)
+        ):
             raise not_found  # someone else's grant: do not reveal that it exists
-        return grant
+        return grant.as_of(self._now())
 
     # --- a new grant -------------------------------------------------------------------
     def request_grant(
         self, caller: Caller, request: GrantRequest, *, time_left: TimeLeft | None = None
-    ) -> Issued:
+    ) -> Issued | Grant:
         """``time_left``: how long the invocation may still run; AssumeRole's retries stop in
         time to record the grant and answer (None: the configured budget alone). The first
-        rule the request breaks is raised before anything is written (``_assess``)."""
+        rule the request breaks is raised before anything is written (``_assess``). For a
+        profile with approvers, the request is recorded (status requested) and returned as a
+        Grant: no role, no session until approved and taken up (``issue_session``)."""
         if request.dry_run:  # a dry run is explained, never granted
             raise RuntimeError("a dry run reached request_grant: call explain")
         policy = self._admitted(caller)
@@ -230,6 +240,8 @@ class Broker:
         assessed = self._assess(caller, request, policy, now, Refusals(collect_all=False))
         profile, account, window = assessed.admitted()
         slot = assessed.slot
+        if profile.required_approvals:
+            return self._open_request(caller, request, policy, profile, account, window, now)
 
         grant_id = naming.new_grant_id()
         grant = Grant(
@@ -274,6 +286,20 @@ class Broker:
             max_roles_per_owner=self._settings.max_roles_per_owner,
             max_active=profile.max_active_grants,
         )
+        return self._make_role(grant, spec, profile, caller, now, time_left)
+
+    def _make_role(
+        self,
+        grant: Grant,
+        spec: RoleSpec,
+        profile: Profile,
+        caller: Caller,
+        now: int,
+        time_left: TimeLeft | None,
+    ) -> Issued:
+        """The role of a grant the ledger holds ``issuing``, its first session, and the grant
+        active with that session recorded; rolled back to failed if any of it fails."""
+        account = grant.target_account or self._settings.home_account
         try:
             iam = self._iam_in(account)
             role = iam.create_grant_role(spec)
@@ -353,7 +379,7 @@ class Broker:
         window = admission.window_of(profile, request)
         admission.check_request(name, profile, request, window, refusals)
         account = self._account_for(name, profile, request, refusals)
-        admission.check_approvals(name, profile, request, refusals)
+        admission.check_approvals(name, profile, caller, refusals)
         counts = self._ledger.limit_counts(
             caller.owner,
             name,
@@ -486,6 +512,8 @@ class Broker:
         if grant.owner != caller.owner:
             raise NotEntitled("only the grant's owner may take sessions of it")
         now = self._now()
+        if grant.status in (GrantStatus.REQUESTED, GrantStatus.APPROVED):
+            return self._take_up(policy, caller, grant, request, now, time_left)
         if grant.status != GrantStatus.ACTIVE:
             raise GrantNotActive(f"grant {grant_id} is {grant.status.value}: request a new grant")
         if now >= grant.expires_at:
@@ -584,6 +612,220 @@ class Broker:
         (jit_broker.revocation: written again while another revocation, or the auditor's
         pruning, changed the list meanwhile)."""
         write_revoked(self._iam_in(account), self._ledger, account, profile)
+
+    # --- approvals (issue 11) -----------------------------------------------------------
+    def _open_request(
+        self,
+        caller: Caller,
+        request: GrantRequest,
+        policy: AccessPolicy,
+        profile: Profile,
+        account: str,
+        window: int,
+        now: int,
+    ) -> Grant:
+        """A request for a profile with approvers: recorded awaiting them (status requested,
+        its review deadline now plus the profile's review window) with its nonce and rate
+        counter; nothing else. Its window starts when it is approved."""
+        grant_id = naming.new_grant_id()
+        deadline = now + profile.review_window
+        grant = Grant(
+            grant_id=grant_id,
+            profile=request.profile,
+            requester_id=caller.requester_id,
+            requester_arn=caller.arn,
+            owner=caller.owner,
+            account_id=caller.account_id,
+            source_identity=caller.source_identity,
+            reason=request.reason,
+            ticket=request.ticket,
+            status=GrantStatus.REQUESTED,
+            created_at=now,
+            expires_at=deadline,
+            role_name=(
+                naming.shared_role_name(request.profile)
+                if profile.mode is GrantMode.SHARED_ROLE
+                else naming.role_name_for(grant_id)
+            ),
+            target_account=account,
+            mode=profile.mode,
+            approvals_required=profile.required_approvals,
+            approvals_count=0,
+            review_deadline=deadline,
+            window_seconds=window,
+            requester_person=caller.person,
+        )
+        self._ledger.open_request(
+            grant, nonce=request.nonce, now=now, rate_limit=policy.limits.requests_per_minute
+        )
+        if self._events is not None:
+            self._events.transition(grant, GrantStatus.REQUESTED, at=now, created=True)
+        return grant
+
+    @staticmethod
+    def _may_decide(policy: AccessPolicy, caller: Caller, grant: Grant) -> bool:
+        profile = policy.profiles.get(grant.profile)
+        return profile is not None and policy.may_approve(profile, caller)
+
+    def approvals_for(self, caller: Caller) -> list[Grant]:
+        """The requests ``caller`` may decide now: of the profiles they approve, those
+        awaiting approval whose deadline is ahead, not their own (not requested by the same
+        person) and not yet decided by them; soonest deadline first. One bounded Query per
+        profile they approve (its review partition), then the grants read by key."""
+        policy = self._admitted(caller)
+        now = self._now()
+        ids = [
+            gid for name in policy.approvable(caller) for gid in self._ledger.reviews(name, now=now)
+        ]
+        found = [
+            grant
+            for grant in self._ledger.get_grants(ids)
+            if grant.status is GrantStatus.REQUESTED
+            and not grant.lapsed(now)
+            and grant.requester_person != caller.person
+            and all(d.by.lower() != caller.person for d in grant.decisions or ())
+            and self._may_decide(policy, caller, grant)
+        ]
+        return sorted(found, key=lambda g: (g.review_deadline or 0, g.grant_id))
+
+    def decide(
+        self, caller: Caller, grant_id: str, request: DecisionRequest, verdict: Verdict
+    ) -> Grant:
+        """An approver's approval or denial of a request (jit_broker.adapters.ledger.decide:
+        self-approval, a second decision by the same person, a decision after the deadline
+        are refused by the ledger's conditional write). A request past its deadline is moved
+        to expired_unreviewed here and refused (409 review_expired)."""
+        policy = self._admitted(caller)
+        not_found = NotFound(f"no request {grant_id!r} awaits your decision")
+        if not naming.is_grant_id(grant_id):
+            raise not_found
+        grant = self._ledger.get_grant(grant_id)
+        if grant is None:
+            raise not_found
+        if grant.requester_person == caller.person or grant.owner == caller.owner:
+            raise SelfApprovalRefused()  # the ledger's condition refuses it as well
+        if not self._may_decide(policy, caller, grant):
+            raise not_found  # not an approver of it: do not reveal that it exists
+        now = self._now()
+        if grant.lapsed(now):
+            self._lapse(grant, now)
+            raise ReviewExpired(
+                f"grant {grant_id} was not reviewed in time (deadline {grant.review_deadline}): "
+                "it is expired_unreviewed; its requester may ask again"
+            )
+        decision = Decision(
+            verdict=verdict, by=caller.arn, by_id=caller.unique_id, at=now, comment=request.comment
+        )
+        try:
+            after = self._ledger.decide(
+                grant_id,
+                decision,
+                person=caller.person,
+                owner=caller.owner,
+                nonce=request.nonce,
+                now=now,
+            )
+        except ReviewExpired:
+            self._lapse(grant, now)
+            raise
+        if self._events is not None and after.status is not GrantStatus.REQUESTED:
+            self._events.transition(
+                grant, after.status, at=now, approver=caller.arn, comment=request.comment
+            )
+        return after
+
+    def _lapse(self, grant: Grant, now: int) -> None:
+        """A request past its review deadline recorded expired_unreviewed (if it still is
+        requested: the auditor or another reader may have done it)."""
+        with contextlib.suppress(GrantNotActive):
+            self._ledger.expire_unreviewed(grant, now=now)
+            if self._events is not None:
+                self._events.transition(grant, GrantStatus.EXPIRED_UNREVIEWED, at=now)
+
+    def _take_up(
+        self,
+        policy: AccessPolicy,
+        caller: Caller,
+        grant: Grant,
+        request: SessionRequest,
+        now: int,
+        time_left: TimeLeft | None,
+    ) -> Issued:
+        """The requester's first credentials of an approved grant: the limits judged now (a
+        slot, the rate, the role quotas, as a grant without approvers meets them on request),
+        then as such a grant is issued: its role and first session (approved → issuing →
+        active), or a shared-role session (approved → active). Before approval: 409."""
+        if grant.status is GrantStatus.REQUESTED:
+            if grant.lapsed(now):
+                self._lapse(grant, now)
+                raise ReviewExpired(f"grant {grant.grant_id} was not reviewed in time: ask again")
+            raise ApprovalPending(
+                f"grant {grant.grant_id} awaits approval ({grant.approvals_count or 0} of "
+                f"{grant.approvals_required} given): no credentials before it is approved"
+            )
+        if now >= grant.expires_at:
+            raise GrantNotActive(
+                f"grant {grant.grant_id}'s window (from its approval) ended at "
+                f"{grant.expires_at}: request a new grant"
+            )
+        profile = policy.profiles.get(grant.profile)
+        if profile is None or not policy.is_entitled(profile, caller):
+            raise NotEntitled(f"{caller.requester_id} may no longer use {grant.profile!r}")
+        counts = self._ledger.limit_counts(
+            caller.owner,
+            grant.profile,
+            nonce=request.nonce,
+            now=now,
+            max_active=profile.max_active_grants,
+            roles=grant.mode is GrantMode.PER_GRANT_ROLE,
+        )
+        slot = admission.check_limits(
+            counts,
+            name=grant.profile,
+            profile=profile,
+            rate_limit=policy.limits.requests_per_minute,
+            max_roles=self._settings.max_roles,
+            max_roles_per_owner=self._settings.max_roles_per_owner,
+            refusals=Refusals(collect_all=False),
+        )
+
+        def take_up(taken: Grant, session: IssuedSession | None = None) -> None:
+            self._ledger.take_up(
+                taken,
+                nonce=request.nonce,
+                now=now,
+                rate_limit=policy.limits.requests_per_minute,
+                max_roles=self._settings.max_roles,
+                max_roles_per_owner=self._settings.max_roles_per_owner,
+                max_active=profile.max_active_grants,
+                first_session=session,
+            )
+
+        grant = grant.model_copy(update={"slot": slot})
+        if grant.mode is GrantMode.SHARED_ROLE:
+            shared = self._shared_role(grant.target_account or "", grant.profile, profile)
+            grant = grant.model_copy(
+                update={
+                    "role_arn": shared.role_arn,
+                    "role_id": shared.role_id,
+                    "policy_sha256": shared.policy_sha256,
+                    "managed_policy_arns": shared.managed_policy_arns,
+                }
+            )
+            credentials, session = self._assume(grant, profile, caller, now, time_left)
+            active = grant.model_copy(update={"status": GrantStatus.ACTIVE, "sessions_issued": 1})
+            take_up(active, session)
+            return self._issued(active, credentials, now, from_status=GrantStatus.APPROVED)
+        spec = self._role_spec(grant, profile)
+        grant = grant.model_copy(
+            update={
+                "status": GrantStatus.ISSUING,
+                "policy_sha256": policy_digest(spec.permissions_policy),
+                "managed_policy_arns": sorted(spec.managed_policy_arns),
+            }
+        )
+        take_up(grant)
+        return self._make_role(grant, spec, profile, caller, now, time_left)
 
     # --- events: one place per transition, once the ledger holds it -------------------
     def _issued(

@@ -58,6 +58,15 @@ class Caller:
         return f"{self.arn}|{self.unique_id}"
 
     @property
+    def person(self) -> str:
+        """Who this is, for self-approval (issue 11): the caller's ARN in lower case. Every
+        session of one user, and every session of one role under one session name (in any
+        case), is the same person; the unique id is left out, so a principal re-created
+        under the same ARN is the same person too. The ledger refuses an approval whose
+        approver's person is its requester's."""
+        return self.arn.lower()
+
+    @property
     def source_identity(self) -> str:
         """SourceIdentity for sessions issued to this caller (kept by CloudTrail)."""
         if self.session_name:

@@ -16,6 +16,18 @@ Single table, keys ``pk``/``sk``:
                                                        ``AUDIT#cursor#<account>`` a member's)
 - shared    ``SHARED#<account>#<profile>`` / ``SHARED`` (a shared role: what it was written as,
                                                        its revoked grants (string set), rev)
+- review    ``REVIEW#<profile>`` / ``<review deadline>#<id>`` (a request awaiting approval, found
+                                                       by its approvers; read while its deadline
+                                                       is ahead, TTL after it)
+- decision  ``GRANT#<id>`` / ``DECISION#<person>``     (one approver's decision: a second one by
+                                                       the same person fails its conditional put)
+A request awaiting approval (status requested) holds no role, slot or quota: they are claimed
+when its requester takes it up once approved (approved → issuing, or → active for a shared
+role). Its grant item records the requester's person (identity.Caller.person); an approval's
+write is conditional on the approver's person differing from it, on the request's deadline
+being ahead and on the approvals counted so far, so self-approval, a decision after the
+deadline and a lost concurrent approval are refused by DynamoDB, not by the code before it.
+Denied and unreviewed requests leave the auditor's partition at once (gsi2pk ``CLOSED``).
 A shared-role grant holds no role of its own: it claims no role quota.
 A cleaned grant leaves the index's ``GRANT`` partition (its gsi2pk becomes ``CLEANED``), so the
 auditor reads only the grants that may still have a role: live ones and those awaiting cleanup.
@@ -38,23 +50,29 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from jit_broker.errors import (
     ActiveGrantsHeld,
+    AlreadyDecided,
     Conflict,
     GrantNotActive,
     LedgerUnavailable,
+    NotAwaitingApproval,
     OwnerRoleCapReached,
     RateLimited,
     ReplayedRequest,
+    ReviewExpired,
     RevocationListFull,
     RoleCapReached,
+    SelfApprovalRefused,
 )
 from jit_broker.models.domain import (
     FORWARD,
+    Decision,
     Grant,
     GrantMode,
     GrantStatus,
     IssuedSession,
     LimitCounts,
     SharedRole,
+    Verdict,
 )
 
 RECORD_RETENTION_SECONDS = 400 * 24 * 3600  # grant and session records outlive CloudTrail's 90 days
@@ -75,6 +93,17 @@ def _n(value: int) -> dict[str, str]:
 
 def _slot_pk(owner: str, profile: str, k: int) -> str:
     return f"SLOT#{owner}#{profile}#{k}"
+
+
+def _review_key(grant: Grant) -> dict[str, Any]:
+    return {
+        "pk": _s(f"REVIEW#{grant.profile}"),
+        "sk": _s(f"{grant.review_deadline or 0:012d}#{grant.grant_id}"),
+    }
+
+
+class _Moved(Exception):
+    """The grant's conditional update failed: read it again to tell why."""
 
 
 def _owner_quota_pk(owner: str) -> str:
@@ -284,22 +313,7 @@ class Ledger:
             ]
             errors += [RoleCapReached(max_roles), OwnerRoleCapReached(max_roles_per_owner)]
         if grant.slot is not None:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            "pk": _s(_slot_pk(owner, grant.profile, grant.slot)),
-                            "sk": _s("SLOT"),
-                            "grant_id": _s(grant.grant_id),
-                            "expires_at": _n(grant.expires_at),
-                            "ttl": _n(grant.expires_at + 3600),
-                        },
-                        "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
-                        "ExpressionAttributeValues": {":now": _n(now)},
-                    }
-                }
-            )
+            items.append(self._slot_put(grant, now))
             errors.append(ActiveGrantsHeld(grant.profile, max_active or grant.slot + 1))
         if first_session is not None:
             items.append(self._session_put(first_session))
@@ -423,6 +437,263 @@ class Ledger:
             condition="attribute_not_exists(role_removed_at)",
         )
         return self._with_quota(update, grant)
+
+    # --- approvals (issue 11) -----------------------------------------------------------
+    def open_request(self, grant: Grant, *, nonce: str, now: int, rate_limit: int) -> None:
+        """A request awaiting approval (status requested): the grant, its review item (how
+        its approvers find it), the nonce (replay → 409) and the requester's rate counter
+        (→ 429), in one transaction. No role, slot or quota is claimed."""
+        if grant.status is not GrantStatus.REQUESTED or grant.review_deadline is None:
+            raise ValueError("open_request writes a request awaiting approval")
+        review = {
+            **_review_key(grant),
+            "grant_id": _s(grant.grant_id),
+            "ttl": _n(grant.review_deadline + 86400),
+        }
+        self._transact(
+            [
+                self._nonce_put(grant.owner, nonce, now),
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": _to_item(grant),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                self._rate_update(grant.owner, now, rate_limit),
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": review,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ],
+            [
+                ReplayedRequest(),
+                Conflict("a grant with this id already exists"),
+                RateLimited(rate_limit),
+                Conflict("a review with this id already exists"),
+            ],
+        )
+
+    def reviews(self, profile: str, *, now: int, limit: int = 100) -> list[str]:
+        """The ids of the profile's requests whose review deadline is still ahead, soonest
+        first: one Query on the profile's review partition, at most ``limit`` read."""
+        with _reading():
+            out = self._db.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :p AND sk >= :ahead",
+                ExpressionAttributeValues={
+                    ":p": _s(f"REVIEW#{profile}"),
+                    ":ahead": _s(f"{now + 1:012d}"),
+                },
+                Limit=limit,
+            )
+        return [str(item["grant_id"]["S"]) for item in out.get("Items", [])]
+
+    def get_grants(self, grant_ids: list[str]) -> list[Grant]:
+        """The grants of ``grant_ids`` that exist (consistent reads, by key)."""
+        keys = list(dict.fromkeys((f"GRANT#{gid}", "GRANT") for gid in grant_ids))
+        return [_from_item(item) for item in self._get_many(keys)]
+
+    def decide(
+        self,
+        grant_id: str,
+        decision: Decision,
+        *,
+        person: str,
+        owner: str,
+        nonce: str,
+        now: int,
+    ) -> Grant:
+        """Record one approver's decision, in one transaction with their nonce (replay → 409)
+        and a decision item per person (the same approver twice → AlreadyDecided). The
+        grant's update is conditional on: status requested, the review deadline ahead, the
+        requester's person not ``person`` (self-approval → SelfApprovalRefused, whatever the
+        caller checked before) and, for an approval, the approvals counted so far (a
+        concurrent approval: read again and retried). The approval that reaches the quorum
+        moves it to approved, its window starting now; a denial moves it to denied. Returns
+        the grant as written."""
+        for attempt in range(1, self.CONFLICT_ATTEMPTS + 1):
+            grant = self.get_grant(grant_id)
+            if grant is None or grant.status is not GrantStatus.REQUESTED:
+                raise NotAwaitingApproval(
+                    f"grant {grant_id} is "
+                    f"{grant.status.value if grant else 'unknown'}: it awaits no decision"
+                )
+            decided = self._decision(grant, decision, person=person, now=now)
+            try:
+                self._transact(
+                    [
+                        self._nonce_put(owner, nonce, now),
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": {
+                                    "pk": _s(f"GRANT#{grant_id}"),
+                                    "sk": _s(f"DECISION#{person}"),
+                                    **{
+                                        k: _SERIALIZE(v)
+                                        for k, v in decision.model_dump(mode="json").items()
+                                    },
+                                    "ttl": _n(now + RECORD_RETENTION_SECONDS),
+                                },
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                        decided[0],
+                    ],
+                    [ReplayedRequest(), AlreadyDecided(), _Moved()],
+                )
+            except _Moved:
+                self._why_refused(grant_id, person=person, now=now)
+                if attempt < self.CONFLICT_ATTEMPTS:
+                    continue  # another approval was counted meanwhile: count again
+                raise LedgerUnavailable(
+                    "the request's approvals kept changing: try again"
+                ) from None
+            return decided[1]
+        raise LedgerUnavailable("the request's approvals kept changing: try again")
+
+    def _decision(
+        self, grant: Grant, decision: Decision, *, person: str, now: int
+    ) -> tuple[dict[str, Any], Grant]:
+        """The grant's conditional update for ``decision``, and the grant as it then reads."""
+        condition = "review_deadline > :now AND requester_person <> :person"
+        condition_values = {":now": _n(now), ":person": _s(person)}
+        recorded = [*(grant.decisions or []), decision]
+        values: dict[str, Any] = {
+            "decisions": _SERIALIZE([d.model_dump(mode="json") for d in recorded])
+        }
+        if decision.verdict is Verdict.DENY:
+            new = GrantStatus.DENIED
+            values |= {"denied_at": _n(now), "gsi2pk": _s("CLOSED")}
+            after = grant.model_copy(
+                update={"status": new, "denied_at": now, "decisions": recorded}
+            )
+        else:
+            count = grant.approvals_count or 0
+            condition += " AND approvals_count = :counted"
+            condition_values[":counted"] = _n(count)
+            values["approvals_count"] = _n(count + 1)
+            update: dict[str, Any] = {"approvals_count": count + 1, "decisions": recorded}
+            new = GrantStatus.REQUESTED
+            if count + 1 >= (grant.approvals_required or 1):
+                new = GrantStatus.APPROVED
+                expires = now + (grant.window_seconds or 0)
+                values |= {
+                    "approved_at": _n(now),
+                    "expires_at": _n(expires),
+                    "gsi2sk": _n(expires),
+                    "ttl": _n(expires + RECORD_RETENTION_SECONDS),
+                }
+                update |= {"status": new, "approved_at": now, "expires_at": expires}
+            after = grant.model_copy(update=update)
+        return (
+            self._status_update(
+                grant.grant_id,
+                GrantStatus.REQUESTED,
+                new,
+                values,
+                condition=condition,
+                condition_values=condition_values,
+            ),
+            after,
+        )
+
+    def _why_refused(self, grant_id: str, *, person: str, now: int) -> None:
+        """Why a decision's conditional update failed, read back from the grant: raised
+        unless it was only a concurrent approval (then the caller counts again)."""
+        grant = self.get_grant(grant_id)
+        if grant is None:
+            raise NotAwaitingApproval(f"grant {grant_id} does not exist")
+        if grant.status is GrantStatus.EXPIRED_UNREVIEWED or grant.lapsed(now):
+            raise ReviewExpired(
+                f"grant {grant_id} was not reviewed in time (deadline {grant.review_deadline}): "
+                "it is expired_unreviewed; its requester may ask again"
+            )
+        if grant.status is not GrantStatus.REQUESTED:
+            raise NotAwaitingApproval(
+                f"grant {grant_id} is {grant.status.value}: it awaits no decision"
+            )
+        if grant.requester_person == person:
+            raise SelfApprovalRefused()
+
+    def expire_unreviewed(self, grant: Grant, *, now: int) -> None:
+        """requested → expired_unreviewed, only once its review deadline has passed; out of
+        the auditor's partition (it never held anything)."""
+        self._transact(
+            [
+                self._status_update(
+                    grant.grant_id,
+                    GrantStatus.REQUESTED,
+                    GrantStatus.EXPIRED_UNREVIEWED,
+                    {"gsi2pk": _s("CLOSED")},
+                    condition="review_deadline <= :now",
+                    condition_values={":now": _n(now)},
+                )
+            ],
+            [GrantNotActive("the request is no longer awaiting review, or not yet lapsed")],
+        )
+
+    def take_up(
+        self,
+        grant: Grant,
+        *,
+        nonce: str,
+        now: int,
+        rate_limit: int,
+        max_roles: int,
+        max_roles_per_owner: int,
+        max_active: int | None = None,
+        first_session: IssuedSession | None = None,
+    ) -> None:
+        """An approved grant taken up by its requester: approved → ``grant.status`` (issuing:
+        its role is made next; active: a shared-role grant, with its ``first_session``), only
+        while its window (from approval) is open, in one transaction with the nonce, the rate
+        counter, the role quotas (a role of its own) and its active-grant slot, as open_grant
+        claims them for a grant without approvers."""
+        values: dict[str, Any] = {
+            "policy_sha256": _s(grant.policy_sha256 or ""),
+            "managed_policy_arns": _SERIALIZE(list(grant.managed_policy_arns or [])),
+        }
+        if grant.slot is not None:
+            values["slot"] = _n(grant.slot)
+        if first_session is not None:
+            values |= {"role_arn": _s(grant.role_arn or ""), "role_id": _s(grant.role_id or "")}
+        owner = grant.owner
+        items = [
+            self._nonce_put(owner, nonce, now),
+            self._status_update(
+                grant.grant_id,
+                GrantStatus.APPROVED,
+                grant.status,
+                values,
+                sessions=first_session is not None,
+                condition="expires_at > :now",
+                condition_values={":now": _n(now)},
+            ),
+            self._rate_update(owner, now, rate_limit),
+        ]
+        errors: list[Exception] = [
+            ReplayedRequest(),
+            GrantNotActive(f"grant {grant.grant_id} is no longer approved, or its window ended"),
+            RateLimited(rate_limit),
+        ]
+        if _holds_role(grant):
+            items += [
+                self._quota_claim(ROLE_QUOTA, max_roles),
+                self._quota_claim(_owner_quota_pk(owner), max_roles_per_owner),
+            ]
+            errors += [RoleCapReached(max_roles), OwnerRoleCapReached(max_roles_per_owner)]
+        if grant.slot is not None:
+            items.append(self._slot_put(grant, now))
+            errors.append(ActiveGrantsHeld(grant.profile, max_active or grant.slot + 1))
+        if first_session is not None:
+            items.append(self._session_put(first_session))
+            errors.append(Conflict("session already recorded"))
+        self._transact(items, errors)
 
     # --- the auditor -----------------------------------------------------------------------
     def open_grants(self) -> list[Grant]:
@@ -637,6 +908,23 @@ class Ledger:
             }
         }
 
+    def _slot_put(self, grant: Grant, now: int) -> dict[str, Any]:
+        """The grant's claim of its active-grant slot (free, or held by an expired grant)."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    "pk": _s(_slot_pk(grant.owner, grant.profile, grant.slot or 0)),
+                    "sk": _s("SLOT"),
+                    "grant_id": _s(grant.grant_id),
+                    "expires_at": _n(grant.expires_at),
+                    "ttl": _n(grant.expires_at + 3600),
+                },
+                "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
+                "ExpressionAttributeValues": {":now": _n(now)},
+            }
+        }
+
     def _nonce_put(self, owner: str, nonce: str, now: int) -> dict[str, Any]:
         return {
             "Put": {
@@ -677,11 +965,13 @@ class Ledger:
         *,
         sessions: bool = False,
         condition: str | None = None,
+        condition_values: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if new != current and new not in FORWARD[current]:
             raise ValueError(f"status may not move from {current} to {new}")
         names = {"#status": "status"}
         attr_values: dict[str, Any] = {":current": _s(current.value), ":new": _s(new.value)}
+        attr_values |= condition_values or {}
         sets = ["#status = :new"]
         for i, (key, value) in enumerate(values.items()):
             names[f"#f{i}"] = key

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from jit_broker.audit.account import AccountSweep, Run
+from jit_broker.audit.reviews import close_unused
 from jit_broker.errors import AccountUnreachable
 from jit_broker.models.audit import AuditReport, Finding
 
@@ -101,10 +102,11 @@ class Auditor:
         usable = max(0, budget_ms - self._settings.safety_margin_ms) / 1000
         deadline = self._monotonic() + usable
         run = Run(now=now, dry_run=dry_run, policy=self._policy_once())
-        grants = self._ledger.open_grants()
+        opened = self._ledger.open_grants()
+        grants, closed = close_unused(self._ledger, opened, run, self._settings.home_account)
         accounts = self.accounts
         of_account: dict[str, list[Grant]] = {account: [] for account in accounts}
-        report = AuditReport(dry_run=dry_run, now=now, grants_open=len(grants))
+        report = AuditReport(dry_run=dry_run, now=now, grants_open=len(opened))
         for grant in grants:
             account = grant.target_account or self._settings.home_account
             if account in of_account:
@@ -127,6 +129,9 @@ class Auditor:
             )
             report.accounts.append(sweep.sweep())
         _total(report)
+        report.unreviewed = closed.unreviewed
+        report.expired += closed.expired
+        report.cleaned += closed.cleaned
         if not dry_run:
             failed = self._events.publish(run.events)
             if self._grant_events is not None:  # grants expired and cleaned by this run

@@ -85,6 +85,8 @@ class AuditReport(_Tally):
     dry_run: bool
     now: int
     accounts: list[AccountReport] = []
+    # requests nobody decided within their review window, now expired_unreviewed
+    unreviewed: list[str] = []
 
 
 class AuditResponse(BaseModel):

@@ -22,8 +22,8 @@ class DenialRule(StrEnum):
     REASON = "reason"  # the profile needs one
     TICKET = "ticket"  # the profile needs one matching its pattern
     ACCOUNT = "account"  # not one of the profile's accounts (or none named among several)
-    # Issue 11: approvals. Where a profile that needs an approval will refuse a request
-    # without one; no profile has approval settings yet, so this rule refuses nothing.
+    # Issue 11: the profile needs more approvals than it names approvers other than the
+    # caller: the request could never be approved. Needing approval is not a refusal.
     APPROVALS = "approvals"
     NONCE = "nonce"  # already used by this caller: the request would be a replay
     LIMITS = "limits"  # one of DenialLimit
@@ -79,6 +79,23 @@ def can_move(current: GrantStatus, new: GrantStatus) -> bool:
     return new in FORWARD[current]
 
 
+class Verdict(StrEnum):
+    APPROVE = "approve"
+    DENY = "deny"
+
+
+class Decision(BaseModel):
+    """One approver's decision on a request, as the ledger records it (who, when, why)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Verdict
+    by: str  # the approver's ARN, as API Gateway verified it
+    by_id: str  # their unique id (requestContext identity.caller)
+    at: int
+    comment: str
+
+
 class Grant(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -114,6 +131,32 @@ class Grant(BaseModel):
     # record older than these fields (the auditor then falls back to the current profile).
     policy_sha256: str | None = None  # jit-grant document: documents.policy_digest
     managed_policy_arns: list[str] | None = None  # sorted; [] when the profile has none
+    # Approvals (issue 11); all None for a profile without approvers. While the grant is
+    # requested, expires_at is its review deadline; on approval it becomes approved_at plus
+    # window_seconds (its window starts at approval).
+    approvals_required: int | None = None
+    approvals_count: int | None = None  # approvals recorded so far (the ledger's condition)
+    review_deadline: int | None = None
+    window_seconds: int | None = None
+    requester_person: str | None = None  # identity.Caller.person: never one of its approvers
+    approved_at: int | None = None
+    denied_at: int | None = None
+    decisions: list[Decision] | None = None
+
+    def lapsed(self, now: int) -> bool:
+        """A request nobody decided in time: expired_unreviewed from its deadline on, whether
+        or not the ledger says so yet."""
+        return (
+            self.status is GrantStatus.REQUESTED
+            and self.review_deadline is not None
+            and now >= self.review_deadline
+        )
+
+    def as_of(self, now: int) -> Grant:
+        """The grant as it stands at ``now``: a lapsed request reads expired_unreviewed."""
+        if self.lapsed(now):
+            return self.model_copy(update={"status": GrantStatus.EXPIRED_UNREVIEWED})
+        return self
 
 
 class IssuedSession(BaseModel):

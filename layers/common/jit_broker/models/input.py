@@ -78,6 +78,26 @@ class SessionRequest(StrictBody):
     nonce: Annotated[str, Field(pattern=NONCE_PATTERN)]
 
 
+class DecisionRequest(StrictBody):
+    """POST /v1/grants/{id}/approve or /deny: the approver's comment (recorded with the
+    decision) and a fresh nonce (a replayed decision is refused, 409)."""
+
+    comment: Annotated[
+        str,
+        Field(min_length=1, max_length=1000, description="Why: recorded with the decision."),
+    ]
+    nonce: Annotated[
+        str, Field(pattern=NONCE_PATTERN, description="Fresh random value per request.")
+    ]
+
+    @field_validator("comment")
+    @classmethod
+    def _clean_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must say something: why you approve or deny")
+        return _no_control_characters(value)
+
+
 class RevokeRequest(StrictBody):
     reason: Annotated[str | None, Field(max_length=1000)] = None
 

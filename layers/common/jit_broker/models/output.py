@@ -6,7 +6,28 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from jit_broker.models.domain import Credentials, DenialLimit, DenialRule, Grant, GrantMode
+from jit_broker.models.domain import (
+    Credentials,
+    Decision,
+    DenialLimit,
+    DenialRule,
+    Grant,
+    GrantMode,
+)
+
+
+class DecisionView(BaseModel):
+    """One approver's decision on a request: who (ARN and unique id), when, why."""
+
+    verdict: Literal["approve", "deny"]
+    by: str
+    by_id: str
+    at: int
+    comment: str
+
+    @classmethod
+    def of(cls, decision: Decision) -> DecisionView:
+        return cls.model_validate(decision.model_dump(mode="json"))
 
 
 class GrantView(BaseModel):
@@ -23,6 +44,27 @@ class GrantView(BaseModel):
     revoked_at: int | None
     account: str | None  # the account the access is in (None: the broker's own, older grants)
     mode: str
+    requester_arn: Annotated[
+        str, Field(description="The exact caller who requested it (a role session's names it).")
+    ] = ""
+    approvals_required: Annotated[
+        int | None,
+        Field(description="Approvals the grant needs (null: a profile without approvers)."),
+    ] = None
+    approvals: Annotated[
+        list[DecisionView], Field(description="Every decision of its approvers, in order.")
+    ] = []
+    review_deadline: Annotated[
+        int | None,
+        Field(
+            description="A request (status requested) lapses to expired_unreviewed at this "
+            "epoch second unless decided; while requested, expires_at is the same."
+        ),
+    ] = None
+    window_seconds: Annotated[
+        int | None, Field(description="The window asked for; it starts at approval.")
+    ] = None
+    approved_at: int | None = None
 
     @classmethod
     def of(cls, grant: Grant) -> GrantView:
@@ -40,6 +82,12 @@ class GrantView(BaseModel):
             revoked_at=grant.revoked_at,
             account=grant.target_account,
             mode=grant.mode.value,
+            requester_arn=grant.requester_arn,
+            approvals_required=grant.approvals_required,
+            approvals=[DecisionView.of(d) for d in grant.decisions or ()],
+            review_deadline=grant.review_deadline,
+            window_seconds=grant.window_seconds,
+            approved_at=grant.approved_at,
         )
 
 
@@ -48,6 +96,13 @@ class GrantResponse(BaseModel):
 
 
 class GrantList(BaseModel):
+    grants: list[GrantView]
+
+
+class ApprovalList(BaseModel):
+    """GET /v1/approvals: the requests you may decide now (status requested, deadline ahead,
+    not your own, not yet decided by you), soonest deadline first."""
+
     grants: list[GrantView]
 
 
@@ -65,7 +120,8 @@ class DenialView(BaseModel):
             description="entitlement: no such profile, or not yours to request; duration: "
             "longer than the profile allows; reason / ticket: the profile needs one (a ticket "
             "matching its pattern); account: not one of the profile's accounts, or none named "
-            "among several; approvals: reserved (approvals are not checked yet); nonce: "
+            "among several; approvals: the profile needs more approvals than there are "
+            "approvers other than you, so your request could never be approved; nonce: "
             "already used, send a fresh one; limits: see limit."
         ),
     ]
@@ -108,6 +164,20 @@ class GrantDryRun(BaseModel):
         ),
     ]
     mode: Annotated[GrantMode | None, Field(description="The profile's grant mode.")]
+    approvals_required: Annotated[
+        int | None,
+        Field(
+            description="How many approvals the grant would need: 0, it is granted at once "
+            "(201); otherwise the request would be accepted (202, status requested) and "
+            "granted only once that many of the profile's approvers approve it. Needing "
+            "approval is not a denial: would_grant stays true when nothing else refuses it. "
+            "null: not told (a profile the caller may not request)."
+        ),
+    ] = None
+    review_window: Annotated[
+        int | None,
+        Field(description="With approvals: seconds an unreviewed request stays open."),
+    ] = None
     denials: Annotated[
         list[DenialView], Field(description="Every rule that refuses it; empty: none.")
     ]
