@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import yaml
 from botocore.stub import Stubber
 from jsonschema import Draft202012Validator
 
@@ -25,7 +27,15 @@ from jit_broker.adapters.policy_source import load_policy
 from jit_broker.audit import Auditor, deletable_at
 from jit_broker.models.events import GRANT_EVENT_SOURCE
 from jit_local.seed import GRANT_BUS
-from tests.conftest import ACCOUNT, JIT_USER, FakeMonotonic, Stack, build_broker, grant_body
+from tests.conftest import (
+    ACCOUNT,
+    EXAMPLE_POLICY,
+    JIT_USER,
+    FakeMonotonic,
+    Stack,
+    build_broker,
+    grant_body,
+)
 from tests.integration.cleanup_support import audit_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,11 +173,8 @@ def test_a_grant_sends_one_issued_event_once_it_is_active_in_each_mode(
         "reason": "Investigate failed export job",
         "ticket": "OPS-7",
     }
-    # per-grant-role: the record moved to active; shared-role: it was recorded active at once
-    if mode == "per-grant-role":
-        assert detail["from_status"] in {"requested", "issuing"}
-    else:
-        assert detail["from_status"] is None
+    # a grant without approvers is told as created active (issuing is the broker's own step)
+    assert detail["from_status"] is None
     assert ledger_status(stack, grant["id"]) == "active"
 
 
@@ -369,3 +376,62 @@ def test_no_credential_reaches_any_grant_event(stack, bus, call, frozen_clock):
     for _, detail in bus.sent():
         for key in detail:
             assert not re.search(r"secret|token|access_key|credential|signature", key), key
+
+
+# --------------------------------------------------------------- approvals (parts 1 and 2)
+
+APPROVER = f"arn:aws:iam::{ACCOUNT}:user/Approver1"
+
+
+def test_every_event_of_the_approvals_validates_against_the_schema(stack, bus, call, frozen_clock):
+    """Requested, Approved, Denied, Issued from approved, Expired (unreviewed, and approved
+    but never taken up) and Cleaned, as the approvals send them: each detail checked by
+    Bus.sent against docs/events.schema.json."""
+    document = yaml.safe_load(EXAMPLE_POLICY.read_text())
+    document["profiles"]["prod-read"] = {
+        "description": "Read, one approval",
+        "permissions": document["profiles"]["s3-read"]["permissions"],
+        "requesters": {"users": [JIT_USER]},
+        "approvers": {"users": [APPROVER]},
+        "approvals_required": 1,
+        "review_window": 1800,
+        "max_window": 3600,
+    }
+    stack.policy_file.write_text(yaml.safe_dump(document))
+
+    def ask() -> str:
+        status, _, answer = call("POST", "/v1/grants", grant_body(profile="prod-read"))
+        assert status == 202, answer
+        return str(answer["grant"]["id"])
+
+    def decide(gid: str, verdict: str) -> None:
+        body = {"comment": f"{verdict} AKIAIOSFODNN7EXAMPLE", "nonce": "n-" + uuid.uuid4().hex}
+        status, _, answer = call("POST", f"/v1/grants/{gid}/{verdict}", body, user_arn=APPROVER)
+        assert status == 200, answer
+
+    taken, denied, lapsing, unused = ask(), ask(), ask(), ask()
+    decide(taken, "approve")
+    decide(denied, "deny")
+    decide(unused, "approve")
+    status, _, answer = call(
+        "POST", f"/v1/grants/{taken}/credentials", {"nonce": "n-" + uuid.uuid4().hex}
+    )
+    assert status == 201, answer
+    frozen_clock.advance(3600 + 3600 + 400)
+    audit = auditor(stack, bus)
+    audit.run()
+    audit.run()
+
+    told = {(t, d["grant_id"], d["from_status"], d["to_status"]) for t, d in bus.sent()}
+    assert {
+        ("Requested", lapsing, None, "requested"),
+        ("Approved", taken, "requested", "approved"),
+        ("Denied", denied, "requested", "denied"),
+        ("Issued", taken, "approved", "active"),
+        ("Expired", lapsing, "requested", "expired_unreviewed"),
+        ("Expired", unused, "approved", "expired"),
+        ("Cleaned", unused, "expired", "cleaned"),
+    } <= told
+    decided = [d for t, d in bus.sent() if t in ("Approved", "Denied")]
+    assert {d["approver"] for d in decided} == {APPROVER}
+    assert KEY_ID.findall(bus.raw()) == []  # a key id typed into a comment is redacted

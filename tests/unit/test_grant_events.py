@@ -146,7 +146,7 @@ SENT = {
         approver=APPROVER,
         comment="use the read-only profile",
     ),
-    "Issued": dict(grant=a_grant(status=GrantStatus.REQUESTED), to_status="active"),
+    "Issued": dict(grant=a_grant(status=GrantStatus.REQUESTED), to_status="active", created=True),
     "BreakGlassUsed": dict(
         grant=a_grant(status=GrantStatus.ACTIVE, mode=GrantMode.SHARED_ROLE),
         to_status="active",
@@ -180,6 +180,13 @@ def test_a_grant_in_a_member_account_names_that_account_and_an_old_record_the_hu
     assert (member["account"], old["account"]) == (MEMBER, ACCOUNT)
 
 
+def test_an_approved_grant_taken_up_is_issued_from_approved():
+    grant = a_grant(status=GrantStatus.APPROVED)
+    detail_type, detail = publisher().event(grant, "active")
+    assert (detail_type, detail["from_status"]) == ("Issued", "approved")
+    assert errors_of(envelope(detail_type, detail)) == []
+
+
 def test_an_unreviewed_request_expires_as_expired_with_its_own_status():
     detail_type, detail = publisher().event(
         a_grant(status=GrantStatus.REQUESTED), "expired_unreviewed"
@@ -196,6 +203,7 @@ def test_an_unreviewed_request_expires_as_expired_with_its_own_status():
         ("Denied", lambda d: d.pop("approver")),
         ("Issued", lambda d: d.update(approver=APPROVER)),
         ("Issued", lambda d: d.update(to_status="revoked")),
+        ("Issued", lambda d: d.update(from_status="active")),
         ("Revoked", lambda d: d.pop("revoked_by")),
         ("Revoked", lambda d: d.update(from_status="expired")),
         ("BreakGlassUsed", lambda d: d.pop("reason")),
