@@ -492,3 +492,45 @@ def _iso(epoch: int) -> str:
     import time
 
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def test_each_decision_and_issue_is_sent_as_a_grant_event(
+    approvals: Stack, call: Any, frozen_clock: Any
+) -> None:
+    """Requested, Approved, Issued (from approved) and Denied, as the grant events publisher
+    sends them; a grant without approvers is Issued as created active (issuing is the
+    broker's own step, never an event's status)."""
+    from jit_broker import runtime
+    from jit_broker.adapters.events import GrantEvents, RecordedEvents
+    from tests.conftest import build_broker
+
+    sent = RecordedEvents()
+    clients = {"iam": approvals.iam, "sts": approvals.sts, "dynamodb": approvals.dynamodb}
+    runtime.set_broker(
+        build_broker(
+            clients,
+            approvals.seeded,
+            approvals.policy_file,
+            events=GrantEvents(sent, home_account=ACCOUNT),
+        )
+    )
+    approved, denied = _request(call), _request(call, user_arn=APPROVER_1)
+    for approver in (APPROVER_2, APPROVER_3):
+        call("POST", f"/v1/grants/{approved['id']}/approve", _decision("ok"), user_arn=approver)
+    call("POST", f"/v1/grants/{denied['id']}/deny", _decision("no"), user_arn=APPROVER_2)
+    nonce = {"nonce": "n-" + uuid.uuid4().hex}
+    assert call("POST", f"/v1/grants/{approved['id']}/credentials", nonce)[0] == 201
+    status, _, plain = call("POST", "/v1/grants", grant_body())
+    assert status == 201, plain
+    told = [(kind, d["grant_id"], d["from_status"], d["to_status"]) for kind, d in sent.sent]
+    assert told == [
+        ("Requested", approved["id"], None, "requested"),
+        ("Requested", denied["id"], None, "requested"),
+        ("Approved", approved["id"], "requested", "approved"),
+        ("Denied", denied["id"], "requested", "denied"),
+        ("Issued", approved["id"], "approved", "active"),
+        ("Issued", plain["grant"]["id"], None, "active"),
+    ]
+    (approval,) = [d for kind, d in sent.sent if kind == "Approved"]
+    assert (approval["approver"], approval["comment"]) == (APPROVER_3, "ok")
+    assert approval["expires_at"] == approval["at"] + 1800  # the window, from approval

@@ -329,7 +329,10 @@ class Broker:
         active = grant.model_copy(
             update={"status": GrantStatus.ACTIVE, "sessions_issued": grant.sessions_issued + 1}
         )
-        return self._issued(active, credentials, now, from_status=grant.status)
+        # Issuing is the broker's own step, never an event's: a grant without approvers is
+        # told as created active, an approved one as moved from approved.
+        taken_up = GrantStatus.APPROVED if grant.approved_at is not None else None
+        return self._issued(active, credentials, now, from_status=taken_up)
 
     def explain(self, caller: Caller, request: GrantRequest) -> Assessment:
         """A dry run of ``request``: every rule it breaks (the same rules, in the same code,
@@ -729,8 +732,13 @@ class Broker:
             self._lapse(grant, now)
             raise
         if self._events is not None and after.status is not GrantStatus.REQUESTED:
-            self._events.transition(
-                grant, after.status, at=now, approver=caller.arn, comment=request.comment
+            self._events.transition(  # the grant as approved: its window's end is told
+                after,
+                after.status,
+                at=now,
+                from_status=GrantStatus.REQUESTED,
+                approver=caller.arn,
+                comment=request.comment,
             )
         return after
 
