@@ -18,6 +18,11 @@ What moto needs, and why (each applied below, and each asserted so a change show
 6. AWS::NoValue as a list element (Fn::If in the boundary's statements): moto keeps it as a
    null statement (a malformed policy); such elements are dropped beforehand, their condition
    evaluated by jit_local.template.
+7. A resource whose Condition is false (the optional grant notification topic, its policy and
+   rule): CloudFormation never creates it, but moto "creates" some types as nothing, with no
+   logical or physical id, which breaks DescribeStackResources. They are dropped beforehand,
+   their condition evaluated by jit_local.template (the expected resources leave them out
+   the same way).
 The member template (templates/member-account.yaml, issue 9) is created the same way, in an
 account of its own, as a StackSet's stack instance.
 Reading back: moto's CloudFormation stores a role's inline policy as Python's repr of the
@@ -74,6 +79,10 @@ def for_moto(
     given)."""
     template = copy.deepcopy(translated)
     resources = template["Resources"]
+    conditions = Stack(translated, STACK_NAME, parameters=parameters or {})
+    for name in [n for n, r in resources.items() if "Condition" in r]:
+        if not conditions.condition(resources[name]["Condition"]):
+            del resources[name]
     removed = {
         name: r["Type"]
         for name, r in resources.items()
