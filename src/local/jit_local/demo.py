@@ -354,8 +354,9 @@ def grant_in_member_account(team: dict[str, str], trail: Trail) -> None:
     profiles = jit(team, "profiles", who="TeamUser")
     listed = {p["name"]: p for p in json.loads(profiles.stdout)} if profiles.returncode == 0 else {}
     expect(
-        set(listed) == {"team-data-read", "s3-read-fast"},
-        "TeamUser may request team-data-read (member accounts A and B) and s3-read-fast",
+        set(listed) == {"team-data-read", "s3-read-fast", "s3-write-approved"},
+        "TeamUser may request team-data-read (member accounts A and B), s3-read-fast and "
+        "s3-write-approved",
     )
     refused = jit(team, "request", "team-data-read", "--reason", "Which one?", who="TeamUser")
     expect(

@@ -67,8 +67,9 @@ MEMBER_OBJECTS = {
     }
     for account in seed.MEMBER_ACCOUNTS
 }
-# TeamUser requests the example policy's member-account and shared-role profiles.
-USERS = ("JITUser", "OtherUser", "TeamUser")
+# TeamUser requests the example policy's member-account and shared-role profiles, and the one
+# that needs an approval, which ApproverUser decides (issue 11).
+USERS = ("JITUser", "OtherUser", "TeamUser", "ApproverUser")
 ADMIN = "JITAdmin"
 INVOKE_POLICY_NAME = "invoke-jit-api"
 TRAIL_MAX = 10_000
