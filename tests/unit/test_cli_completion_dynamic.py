@@ -63,6 +63,10 @@ def cached_session(
 
 def child_env(environ: dict[str, str], bin_folder: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIT_", "XDG_"))}
+    # make test-future's shifted clock reaches the child too (tools/clock_shift)
+    shift = os.environ.get("JIT_TEST_CLOCK_SHIFT_DAYS")
+    if shift:
+        env["JIT_TEST_CLOCK_SHIFT_DAYS"] = shift
     env.update(environ)
     if bin_folder is not None:
         env["PATH"] = f"{bin_folder}{os.pathsep}{env.get('PATH', '')}"
@@ -104,7 +108,7 @@ def test_bash_and_zsh_scripts_ask_jit_complete_for_profile_and_grant_positionals
     }
     for command in PROFILE_COMMANDS:
         assert "names=profiles " in cases[command], command
-    for command in ("creds", "grant"):
+    for command in ("creds", "grant", "approve", "deny"):
         assert "names=grants " in cases[command], command
     assert "names=grants,profiles " in cases["revoke"]
     assert "names=" not in cases["status"] and "names=" not in cases["init"]
@@ -125,7 +129,8 @@ def test_fish_script_asks_jit_complete_for_the_first_positional_only(
     [profiles] = [line for commands, line in by_commands.items() if "request" in commands]
     assert set(PROFILE_COMMANDS) <= set(profiles.split("'")[1].split()[1:])
     assert "(jit __complete profiles (commandline -ct) (commandline -opc)[2..-1]" in profiles
-    assert "jit __complete grants " in by_commands[("creds", "grant")]
+    grant_ids = by_commands[("creds", "grant", "approve", "deny")]  # their GRANT_ID
+    assert "jit __complete grants " in grant_ids
     assert "jit __complete grants,profiles " in by_commands[("revoke",)]
     assert "function __jit_first_positional" in script
 
@@ -337,13 +342,14 @@ def test_jit_complete_imports_neither_main_argparse_nor_botocore(environ: dict[s
     cached_session(environ, LIVE_GRANT, int(time.time()) + 3600)
     program = (
         "import sys\n"
+        "before = set(sys.modules)  # the interpreter's own (and a sitecustomize's)\n"
         "from jit_cli import entry\n"
         "sys.argv = ['jit', '__complete', 'grants,profiles', '']\n"
         "try:\n"
         "    entry.entry()\n"
         "except SystemExit as done:\n"
         "    assert done.code == 0, done.code\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "heavy = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in "
         "('boto3', 'botocore', 'pydantic', 'argparse', 'urllib', 'typing') "
         "or m in ('jit_cli.main', 'jit_cli.broker', 'jit_cli.session', 'jit_cli.completion'))\n"
         "print(repr(heavy), file=sys.stderr)\n"

@@ -23,9 +23,15 @@ class StackFailed(RuntimeError):
     pass
 
 
+# `make test-future` moves every process's clock (tools/clock_shift): the stack, the CLI and
+# whatever they start keep the same moved clock as the tests, or SigV4 dates would disagree.
+KEPT = frozenset({"JIT_TEST_CLOCK_SHIFT_DAYS"})
+
+
 def clean_environment() -> dict[str, str]:
-    """This process's environment without AWS_* and JIT_* (the stack's exports replace them)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "JIT_"))}
+    """This process's environment without AWS_* and JIT_* (the stack's exports replace them),
+    but for the test clock's shift."""
+    return {k: v for k, v in os.environ.items() if k in KEPT or not k.startswith(("AWS_", "JIT_"))}
 
 
 def read_exports(path: Path) -> dict[str, str]:
