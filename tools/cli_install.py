@@ -85,6 +85,18 @@ class Installed:
         [self.site_packages] = (root / "tools" / "jit-cli").glob("lib/python3.*/site-packages")
 
     @classmethod
+    def with_pip(cls, wheel: Path, python: Path, root: Path) -> Installed:
+        """As pipx installs: a venv of ``python`` and pip installing the wheel into it."""
+        self = cls.__new__(cls)
+        self.root, self.env = root, clean_env(PIP_DISABLE_PIP_VERSION_CHECK="1")
+        venv = root / "venv"
+        run([str(python), "-m", "venv", str(venv)], self.env)
+        run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)], self.env)
+        self.jit = venv / "bin" / "jit"
+        [self.site_packages] = venv.glob("lib/python3.*/site-packages")
+        return self
+
+    @classmethod
     def of_requirement(
         cls, requirement: str, python: Path, root: Path, *, bytecode: bool = False
     ) -> Installed:

@@ -46,14 +46,21 @@ def test_the_wheel_declares_botocore_as_its_only_dependency(wheel: Path) -> None
     assert {n.split("/")[0] for n in names} == {"jit_cli", f"jit_cli-{__version__}.dist-info"}
 
 
-@pytest.mark.parametrize("version", cli_install.SUPPORTED)
+INSTALLERS = [("uv tool install", version) for version in cli_install.SUPPORTED]
+INSTALLERS.append(("pip in a venv (as pipx)", cli_install.SUPPORTED[0]))
+
+
+@pytest.mark.parametrize(("installer", "version"), INSTALLERS)
 def test_a_tool_install_runs_help_version_and_a_cache_hit_without_server_packages(
-    wheel: Path, version: str, tmp_path: Path
+    wheel: Path, installer: str, version: str, tmp_path: Path
 ) -> None:
     python = cli_install.interpreter(version)
     if python is None:
         pytest.skip(f"no Python {version} on this machine (pyenv or PATH)")
-    tool = cli_install.Installed(wheel, python, tmp_path)
+    if installer.startswith("pip"):
+        tool = cli_install.Installed.with_pip(wheel, python, tmp_path)
+    else:
+        tool = cli_install.Installed(wheel, python, tmp_path)
 
     assert not tool.top_level() & cli_install.SERVER_PACKAGES
     assert {"jit_cli", "botocore"} <= tool.top_level()
