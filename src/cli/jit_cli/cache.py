@@ -357,7 +357,7 @@ def clear(environ: Environ) -> int:
         return 0
     removed = 0
     for name in names:
-        if name.endswith((".json", ".lock", REVOKED_SUFFIX, PROFILES_SUFFIX)):
+        if name.endswith((".json", ".lock", REVOKED_SUFFIX, PENDING_SUFFIX, PROFILES_SUFFIX)):
             with _ignored_os_error():
                 os.unlink(os.path.join(folder, name))
                 removed += name.endswith(".json") and not name.startswith(".tmp-")
@@ -391,6 +391,35 @@ def _note_revoked(folder: str, cache_key: str, grant_id: str) -> None:
         fd = os.open(path, flags, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump({"grant": grant_id}, handle)
+
+
+PENDING_SUFFIX = ".pending"
+
+
+def pending_request(cache_key: str, environ: Environ) -> str | None:
+    """The request awaiting approval made under ``cache_key`` (a profile with approvers),
+    which the next session under that key takes up once approved; else None."""
+    data = _read_bytes(os.path.join(directory(environ), cache_key + PENDING_SUFFIX))
+    try:
+        note = json.loads(data) if data else None
+    except ValueError:
+        return None
+    grant_id = note.get("grant") if isinstance(note, dict) else None
+    return grant_id if isinstance(grant_id, str) else None
+
+
+def note_pending(cache_key: str, grant_id: str, environ: Environ) -> None:
+    """Remember ``grant_id``, a request awaiting approval, under ``cache_key``."""
+    document = {"grant": grant_id}
+    with _ignored_os_error():
+        _write_private(
+            os.path.join(directory(environ), cache_key + PENDING_SUFFIX), document, environ
+        )
+
+
+def forget_pending(cache_key: str, environ: Environ) -> None:
+    with _ignored_os_error():
+        os.unlink(os.path.join(directory(environ), cache_key + PENDING_SUFFIX))
 
 
 def forget_grant(grant_id: str, environ: Environ) -> int:

@@ -51,6 +51,10 @@ def connect(
     return make
 
 
+# 403s that say what the request was, not who signed it: no whoami to explain them.
+_NOT_ABOUT_THE_SIGNER = frozenset({"self_approval_refused"})
+
+
 class GuardedClient(BrokerClient):
     """A 403 because the signer is one of the broker's sessions says what to unset."""
 
@@ -69,7 +73,7 @@ class GuardedClient(BrokerClient):
                 )
             whoami = (
                 None
-                if path == "/v1/whoami"
+                if path == "/v1/whoami" or error.code in _NOT_ABOUT_THE_SIGNER
                 else lambda: super(GuardedClient, self).call("GET", "/v1/whoami")
             )
             raise guard.explain_denied(error, whoami, profile=self._profile) from None

@@ -38,7 +38,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.DENIED: "denied (403 from the broker or from API Gateway's IAM authorization)",
     ExitCode.NOT_FOUND: "not found (404: no such grant or route)",
     ExitCode.CONFLICT: "the grant expired or was revoked: request a new one (409; also a "
-    "replayed request)",
+    "replayed request, a request still awaiting approval, already decided or not reviewed "
+    "in time)",
     ExitCode.RATE_LIMITED: "rate limited (429): wait and retry",
     ExitCode.UNAVAILABLE: "broker unreachable or failing (connection refused, timeout, DNS, 5xx)",
     ExitCode.CLOCK_SKEW: "this computer's clock is more than 5 minutes off: sync it and retry",

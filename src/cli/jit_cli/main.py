@@ -13,7 +13,9 @@ Commands (``jit COMMAND --help`` shows each one's flags and examples)::
     jit env PROFILE [--format sh|fish|json|ini]   credentials to eval or to paste
     jit console PROFILE [--service NAME] [--console-region R] [--destination URL] [--open]
                                      an AWS console sign-in URL for the grant (alias: login)
-    jit whoami | profiles | grants [--active] | grant ID | request PROFILE
+    jit whoami | profiles | grants [--active] | grant ID [--wait] | request PROFILE [--wait]
+    jit approvals | approve GRANT_ID --comment C | deny GRANT_ID --comment C   an approver's
+                                     requests to decide, and the decision (never one's own)
     jit creds GRANT_ID [--format json|sh|fish|ini]
     jit status                       who you sign as, active grants, cached sessions
     jit revoke GRANT_ID|PROFILE|--all [--reason R]   end grants now

@@ -20,9 +20,16 @@ from jit_cli.cache import local_time, now, time_left
 from jit_cli.formats import human_duration, to_json
 
 OUTPUTS = ("json", "text")
-_TIME_FIELDS = frozenset({"created_at", "expires_at", "revoked_at", "at", "now", "approved_at"})
-_DURATION_FIELDS = frozenset({"max_window", "max_session", "duration_seconds", "window_seconds"})
-_ENDS = "expires_at"
+_TIME_FIELDS = frozenset(
+    {"created_at", "expires_at", "revoked_at", "at", "now", "approved_at", "review_deadline"}
+)
+_DURATION_FIELDS = frozenset(
+    {"max_window", "max_session", "duration_seconds", "window_seconds", "review_window"}
+)
+# The ends that say the time left, and the statuses in which they are still ahead: a grant's
+# end while it runs (or, approved, until it is taken up); a request's review deadline (while
+# requested, its expires_at is the same).
+_ENDS = {"expires_at": ("active", "approved", "requested"), "review_deadline": ("requested",)}
 
 
 def chosen(flag: str | None, stream: TextIO) -> str:
@@ -39,7 +46,7 @@ def _is_int(value: Any) -> bool:
 
 def _time(name: str, value: int, at: float, row: Mapping[str, Any]) -> str:
     when = local_time(value, at)
-    if name != _ENDS or row.get("status", "active") != "active":
+    if row.get("status", "active") not in _ENDS.get(name, ()):
         return when
     return f"{when} (ended)" if value <= at else f"{when} ({time_left(value - at)})"
 

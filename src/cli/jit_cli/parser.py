@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from jit_cli import didyoumean, output
+from jit_cli.commands import approvals as approval_commands
 from jit_cli.commands import broker as broker_commands
 from jit_cli.commands import local as local_commands
 from jit_cli.commands import session as session_commands
@@ -59,11 +60,26 @@ EXAMPLES: dict[str, str] = {
     "request": (
         'jit request s3-read --reason "Investigate the failed export" --duration 30m\n'
         '  jit request s3-read --account 210987654321 --reason "a member account\'s export"\n'
-        "  jit request s3-read --duration 4h --explain   (would I get it? every rule that stops me)"
+        "  jit request s3-read --duration 4h --explain   (would I get it? every rule that stops me)\n"
+        '  jit request prod-admin --reason "INC-7 rollback" --wait   (a profile with approvers:\n'
+        "  the request goes to them; --wait waits for their decision, Ctrl-C leaves it standing)"
     ),
+    "approvals": (
+        "jit approvals               (the requests you may decide: approvals so far/required,\n"
+        "                              the review deadline with the time left)\n"
+        "  jit approvals --output json"
+    ),
+    "approve": (
+        'jit approve GRANT_ID --comment "matches INC-7, rollback only"\n'
+        "  (never your own request: a second person must approve it)"
+    ),
+    "deny": 'jit deny GRANT_ID --comment "use the read-only profile for this"',
     "creds": 'jit creds GRANT_ID\n  eval "$(jit creds GRANT_ID --format sh)"',
     "grants": "jit grants --output text\n  jit grants --active",
-    "grant": "jit grant GRANT_ID",
+    "grant": (
+        "jit grant GRANT_ID\n"
+        "  jit grant GRANT_ID --wait   (a request awaiting approval: wait for the decision)"
+    ),
     "revoke": (
         "jit revoke GRANT_ID\n"
         '  jit revoke s3-read --reason "done with the export"   (your active grants of it)\n'
@@ -485,6 +501,7 @@ def _add_broker_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
         "stops you (exit 0 if you would, 4 if not)",
     )
     _add_account(request)
+    _add_wait(request, "request")
     creds = add("creds", "fresh credentials for a grant", broker_commands.cmd_creds)
     creds.add_argument("grant_id", type=_grant_id, metavar="GRANT_ID")
     _add_format(creds, "json", old={"env": "sh"})
@@ -495,6 +512,7 @@ def _add_broker_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     grant = add("grant", "show one grant", broker_commands.cmd_grant)
     grant.add_argument("grant_id", type=_grant_id, metavar="GRANT_ID")
+    _add_wait(grant, "grant")
     revoke = add(
         "revoke",
         "revoke a grant, your active grants of a profile, or all",
@@ -508,6 +526,37 @@ def _add_broker_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     revoke.add_argument("--all", action="store_true", help="all your active grants")
     revoke.add_argument("--reason", type=_text, help="why (recorded by the broker)")
+    add(
+        "approvals",
+        "list the requests awaiting approval that you may decide",
+        approval_commands.cmd_approvals,
+    )
+    for verdict, command, words in (
+        ("approve", approval_commands.cmd_approve, "approve a request (not your own)"),
+        ("deny", approval_commands.cmd_deny, "deny a request: final"),
+    ):
+        decide = add(verdict, words, command)
+        decide.add_argument(
+            "grant_id", type=_grant_id, metavar="GRANT_ID", help="the request (see jit approvals)"
+        )
+        decide.add_argument(
+            "--comment",
+            type=_text,
+            required=True,
+            help="why (required: the broker records it with your decision, and its requester "
+            "and the auditors read it)",
+        )
+
+
+def _add_wait(sub: argparse.ArgumentParser, command: str) -> None:
+    what = "the request" if command == "request" else "a request"
+    sub.add_argument(
+        "--wait",
+        action="store_true",
+        help=f"for {what} awaiting approval: wait for the decision (bounded by its review "
+        "deadline; exit 0 approved, 4 denied, 6 lapsed; Ctrl-C stops waiting, the request "
+        "stands)",
+    )
 
 
 def _add_setup_commands(add: Callable[..., argparse.ArgumentParser]) -> None:

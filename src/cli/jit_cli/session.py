@@ -10,6 +10,12 @@ The order (``obtain``):
    profile already exists (``max_active_grants``), a fresh session inside that grant, if it
    is in the account asked for (a grant in one account never serves another).
 
+A profile with approvers answers step 3 with a request awaiting them (202, no credentials):
+it is remembered under the cache key and the command stops (exit 6, saying so). Until then,
+each run first takes up that request (POST /v1/grants/{id}/credentials): still pending, the
+same stop without a new request; approved, its first session; denied, lapsed or gone, it is
+forgotten (said on stderr) and the steps go on.
+
 Steps 2 and 3 run under an exclusive lock on the entry, re-reading the cache once the lock
 is held: two SDK processes starting at once make one grant, not two.
 
@@ -28,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from jit_cli import cache
+from jit_cli import approval, cache
 from jit_cli.broker import BrokerClient
 from jit_cli.errors import CliError, ExitCode
 from jit_cli.formats import credentials_from, grant_from
@@ -190,8 +196,10 @@ def fetch(
     at: float,
     say: Say = _silent,
     revoked: str | None = None,
+    remember: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """A new entry: a session in ``previous``'s grant while it lasts, else a new grant."""
+    """A new entry: a session in ``previous``'s grant while it lasts, else a new grant
+    (a request awaiting approval instead: ``remember``-ed, then a CliError, exit 6)."""
     answer = None
     known: dict[str, Any] = {}
     if previous is not None and not wanted.new and previous["grant"]["expires_at"] > at:
@@ -204,6 +212,11 @@ def fetch(
             revoked = previous["grant"]["id"]
     if answer is None:
         answer, reused = _new_grant(client, wanted, at, say)
+        if approval.is_request(answer):
+            request = grant_from(answer)
+            if remember is not None:
+                remember(request["id"])
+            raise approval.waiting_error(request, wanted.profile, remembered=remember is not None)
         if not reused:
             _say_new(say, grant_from(answer), at, revoked)
         return _entry(answer, api_url, wanted.profile)
@@ -246,7 +259,14 @@ def obtain(
         if entry is not None and not wanted.new and cache.is_fresh(entry, at):
             return _hit(entry, wanted, at, say)
         revoked = cache.revoked_grant(cache_key, env)
-        fresh = fetch(connect(), wanted, api_url, entry, at, say, revoked)
+        client = connect()
+        fresh = None if wanted.new else _approved(client, wanted, api_url, cache_key, env, say)
+        if fresh is None:
+
+            def remember(grant_id: str) -> None:
+                cache.note_pending(cache_key, grant_id, env)
+
+            fresh = fetch(client, wanted, api_url, entry, at, say, revoked, remember)
         cache.write(cache_key, fresh, env)
         if revoked is not None:
             cache.forget_revoked(cache_key, env)
@@ -257,3 +277,38 @@ def _hit(entry: dict[str, Any], wanted: Wanted, at: float, say: Say) -> dict[str
     check_reuse(wanted, entry["grant"], at)
     say(using_line(entry["grant"], wanted.profile, at))
     return entry
+
+
+def _approved(
+    client: BrokerClient,
+    wanted: Wanted,
+    api_url: str,
+    cache_key: str,
+    env: dict[str, str],
+    say: Say,
+) -> dict[str, Any] | None:
+    """The first session of the request remembered under ``cache_key``, once approved; a
+    CliError (exit 6) while it awaits approval; None when there is none or it will never be
+    approved (forgotten, and said)."""
+    grant_id = cache.pending_request(cache_key, env)
+    if grant_id is None:
+        return None
+    try:
+        answer = client.call(
+            "POST", grant_path(grant_id, "/credentials"), {"nonce": nonce()}, wait=GRANT_WAIT
+        )
+    except CliError as error:
+        if error.code == "approval_pending":
+            raise approval.waiting_error(
+                {"id": grant_id}, wanted.profile, remembered=True
+            ) from None
+        if error.exit_code not in (ExitCode.CONFLICT, ExitCode.NOT_FOUND):
+            raise
+        cache.forget_pending(cache_key, env)
+        say(f"request {grant_id} ({wanted.profile}) will not be taken up: {error.message}")
+        return None
+    cache.forget_pending(cache_key, env)
+    fresh = _entry(answer, api_url, wanted.profile)
+    expires_at = fresh["grant"]["expires_at"]
+    say(f"request {grant_id} was approved: using it until {local_time(expires_at, cache.now(env))}")
+    return fresh

@@ -92,6 +92,37 @@ def active_grants(grants: Sequence[Any], at: float) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row["expires_at"])
 
 
+AWAITING = ("requested", "approved")  # a request awaiting its approvers; approved, not taken up
+
+
+def requests(grants: Sequence[Any], at: float) -> list[dict[str, Any]]:
+    """The caller's requests awaiting approval (requested, deadline ahead) and approved grants
+    not yet taken up, soonest end first; approvals given counted in ``approvals_given``."""
+    rows = []
+    for grant in grants:
+        if not isinstance(grant, dict) or grant.get("status") not in AWAITING:
+            continue
+        expires_at = grant.get("expires_at")
+        if not isinstance(expires_at, int) or isinstance(expires_at, bool) or expires_at <= at:
+            continue
+        given = sum(
+            1
+            for decision in grant.get("approvals") or []
+            if isinstance(decision, dict) and decision.get("verdict") == "approve"
+        )
+        rows.append({**grant, "approvals_given": given, "seconds_left": int(expires_at - at)})
+    return sorted(rows, key=lambda row: row["expires_at"])
+
+
+def _request_state(grant: Mapping[str, Any], at: float) -> str:
+    ends = f"{local_time(grant['expires_at'], at)} ({time_left(grant['seconds_left'])})"
+    if grant.get("status") == "approved":
+        return f"approved, not taken up: until {ends}"
+    required = grant.get("approvals_required")
+    tally = f"{grant['approvals_given']}/{required} approvals, " if required else ""
+    return f"requested: {tally}review closes at {ends}"
+
+
 def _lines(title: str, rows: list[list[str]]) -> list[str]:
     if not rows:
         return [f"{title}: none"]
@@ -134,6 +165,19 @@ def human(document: Mapping[str, Any], at: float) -> str:
                     f"{local_time(grant['expires_at'], at)})",
                 ]
                 for grant in document["grants"]
+            ],
+        )
+    if document.get("requests") is not None:
+        lines += _lines(
+            "requests",
+            [
+                [
+                    str(grant.get("id")),
+                    str(grant.get("profile")),
+                    str(grant.get("account") or "-"),
+                    _request_state(grant, at),
+                ]
+                for grant in document["requests"]
             ],
         )
     lines += _lines(

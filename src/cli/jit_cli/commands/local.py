@@ -38,6 +38,7 @@ def cmd_status(args: argparse.Namespace) -> str:
         document["whoami"] = broker.call("GET", "/v1/whoami")
         grants = broker.call("GET", session.ACTIVE_GRANTS_PATH).get("grants", [])
         document["broker_answered"] = True
+        document["requests"] = _requests(broker)
     except CliError as error:
         if error.exit_code not in _STATUS_FALLBACK and error.code != guard.CODE:
             raise
@@ -46,8 +47,22 @@ def cmd_status(args: argparse.Namespace) -> str:
     at = cache.now(os.environ)
     if document["broker_answered"]:
         document["grants"] = status.active_grants(grants, at)
+        if document.get("requests") is not None:
+            document["requests"] = status.requests(document["requests"], at)
     document["sessions"] = status.sessions(os.environ, at)
     return status.human(document, at) if wanted(args) == "text" else render(args, document)
+
+
+def _requests(broker: client.BrokerClient) -> list[Any] | None:
+    """The caller's newest grants, of which status keeps those awaiting approval or taking
+    up; None (unknown) when the broker will not list them."""
+    try:
+        return list(broker.call("GET", "/v1/grants").get("grants", []))
+    except CliError as error:
+        if error.exit_code in _STATUS_FALLBACK or error.code == guard.CODE:
+            raise
+        say(f"your requests awaiting approval are unknown: {error.message} ({error.code})")
+        return None
 
 
 def cmd_cache(args: argparse.Namespace) -> str:
