@@ -32,6 +32,7 @@ from jit_broker.models.input import (
     FIELD_NAME,
     DecisionRequest,
     GrantRequest,
+    ReviewRequest,
     RevokeRequest,
     SessionRequest,
     parse_json_body,
@@ -146,12 +147,13 @@ def profiles() -> Response[ProfileList]:
                 ProfileView(
                     name=name,
                     description=p.description,
-                    max_window=p.max_window,
+                    max_window=broker().window_limit(p),
                     max_session=p.max_session,
                     reason_required=p.reason_required,
                     ticket_pattern=p.ticket_pattern,
                     accounts=p.accounts_in(home),
                     mode=p.mode.value,
+                    break_glass=p.break_glass,
                 )
                 for name, p in found.items()
             ]
@@ -164,9 +166,13 @@ def profiles() -> Response[ProfileList]:
     description="Request a grant and its first session (201). For a profile with approvers, "
     "202: the request is recorded awaiting them (status requested), with no role and no "
     "credentials; once approved, its requester takes them with POST "
-    "/v1/grants/{grant_id}/credentials. With dry_run true, nothing is granted or written: 200 "
-    "says whether the request would be granted, how many approvals it would need "
-    "(approvals_required; needing them is not a denial) and every rule that refuses it.",
+    "/v1/grants/{grant_id}/credentials. A break-glass profile is granted at once (201, "
+    "break_glass true) with a mandatory reason (at least 20 characters) and a capped window; "
+    "its approvers are told at once and one of them must close its review (POST "
+    "/v1/grants/{grant_id}/review) by review_due. With dry_run true, nothing is granted or "
+    "written: 200 says whether the request would be granted, how many approvals it would need "
+    "(approvals_required; needing them is not a denial), whether it is break-glass (and "
+    "review_within) and every rule that refuses it.",
     responses={
         201: {
             "description": "The grant and its first session's credentials.",
@@ -202,6 +208,8 @@ def request_grant(
         )
         return _json(202, GrantResponse(grant=GrantView.of(issued)), NO_STORE)
     metrics.add_metric(name="GrantsIssued", unit=MetricUnit.Count, value=1)
+    if issued.grant.break_glass:
+        metrics.add_metric(name="BreakGlassGrantsIssued", unit=MetricUnit.Count, value=1)
     logger.info(
         "grant issued",
         extra={
@@ -212,6 +220,7 @@ def request_grant(
             "requester": caller.requester_id,
             "access_key_id": issued.credentials.access_key_id,
             "expires_at": issued.grant.expires_at,
+            "break_glass": bool(issued.grant.break_glass),
         },
     )
     return _json(
@@ -248,6 +257,8 @@ def _dry_run(caller: Caller, body: GrantRequest) -> Response:
                 if assessed.profile and assessed.profile.required_approvals
                 else None
             ),
+            break_glass=assessed.profile.break_glass if assessed.profile else None,
+            review_within=assessed.review_within,
             denials=[
                 DenialView(rule=d.rule, limit=d.limit, code=d.error.code, message=d.error.message)
                 for d in assessed.denials
@@ -317,6 +328,25 @@ def approve(grant_id: GrantId, body: Annotated[DecisionRequest, Body()]) -> Resp
 )
 def deny(grant_id: GrantId, body: Annotated[DecisionRequest, Body()]) -> Response[GrantResponse]:
     return _decide(grant_id, body, Verdict.DENY)
+
+
+@app.post(
+    "/v1/grants/<grant_id>/review",
+    description="Close the review of a break-glass grant, as one of its profile's approvers "
+    "(never its requester, nor another session of them): recorded with who, when and your "
+    "comment, whatever the grant's status. 403 self_review_refused; 404 not_found (no such "
+    "break-glass grant, or you are not one of its approvers); 409 review_closed / "
+    "replayed_request.",
+)
+def review(grant_id: GrantId, body: Annotated[ReviewRequest, Body()]) -> Response[GrantResponse]:
+    caller = _caller()  # first: a broker session is refused here (threat 27)
+    grant = broker().review(caller, grant_id, body)
+    metrics.add_metric(name="BreakGlassReviewsClosed", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "break-glass review closed",
+        extra={"grant_id": grant_id, "reviewer": caller.arn, "status": grant.status.value},
+    )
+    return _json(200, GrantResponse(grant=GrantView.of(grant)))
 
 
 @app.post(

@@ -88,6 +88,7 @@ def test_profiles_lists_only_what_the_caller_may_request(stack: Any, call: Any) 
                 "ticket_pattern": None,
                 "accounts": [ACCOUNT],
                 "mode": "per-grant-role",
+                "break_glass": False,
             }
         ]
     }

@@ -92,6 +92,8 @@ def test_an_entitled_valid_dry_run_would_grant_with_the_effective_window_and_wri
         "mode": "per-grant-role",
         "approvals_required": 0,  # granted at once: the profile names no approvers
         "review_window": None,
+        "break_glass": False,
+        "review_within": None,
         "denials": [],
     }
     assert headers["cache-control"] == "no-store"
@@ -337,6 +339,8 @@ def test_an_unentitled_caller_learns_what_a_real_request_tells_them_and_no_more(
         "mode": None,
         "approvals_required": None,  # nothing of the profile is told
         "review_window": None,
+        "break_glass": None,
+        "review_within": None,
         "denials": [{"rule": "entitlement", "limit": None, **real["error"]}],
     }
     assert real["error"]["code"] == "not_entitled"

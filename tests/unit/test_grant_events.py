@@ -152,6 +152,8 @@ SENT = {
         to_status="active",
         created=True,
         event=GrantEventType.BREAK_GLASS_USED,
+        approvers=[APPROVER, f"arn:aws:iam::{ACCOUNT}:role/Oncall"],
+        review_due=NOW + 86400,
     ),
     "Revoked": dict(
         grant=a_grant(target_account=MEMBER),
@@ -207,6 +209,10 @@ def test_an_unreviewed_request_expires_as_expired_with_its_own_status():
         ("Revoked", lambda d: d.pop("revoked_by")),
         ("Revoked", lambda d: d.update(from_status="expired")),
         ("BreakGlassUsed", lambda d: d.pop("reason")),
+        ("BreakGlassUsed", lambda d: d.pop("approvers")),  # every approver is told
+        ("BreakGlassUsed", lambda d: d.update(approvers=[])),
+        ("BreakGlassUsed", lambda d: d.pop("review_due")),
+        ("Issued", lambda d: d.update(approvers=[APPROVER])),  # break-glass's own fields
         ("Requested", lambda d: d.update(from_status="active")),
         ("Cleaned", lambda d: d.update(session_token="FwoGZXIvYXdzEXAMPLE")),
         ("Expired", lambda d: d.update(access_key_id="ASIAEXAMPLEEXAMPLE00")),

@@ -142,6 +142,17 @@ DEFAULT_REVIEW_WINDOW = 3600  # an unreviewed request stays open an hour...
 MAX_REVIEW_WINDOW = 86400  # ...or as the profile says, at most a day
 MIN_REVIEW_WINDOW = 300
 
+# Break-glass (issue 11, part 3): a break-glass grant's window is at most the policy's
+# break_glass_max_window (default an hour, 15 min to 4 h) or its profile's max_window if that
+# is shorter; its review must be closed within break_glass_review_within (default a day, an
+# hour to a week), else the auditor reports it (break_glass_review_open). Its reason is
+# mandatory (admission.BREAK_GLASS_MIN_REASON characters at least).
+DEFAULT_BREAK_GLASS_MAX_WINDOW = 3600
+MAX_BREAK_GLASS_WINDOW = 14400
+DEFAULT_BREAK_GLASS_REVIEW_WITHIN = 86400
+MIN_BREAK_GLASS_REVIEW_WITHIN = 3600
+MAX_BREAK_GLASS_REVIEW_WITHIN = 7 * 86400
+
 
 class Profile(_Strict):
     description: Annotated[str, Field(min_length=1, max_length=500)]
@@ -168,6 +179,29 @@ class Profile(_Strict):
     review_window: Annotated[int, Field(ge=MIN_REVIEW_WINDOW, le=MAX_REVIEW_WINDOW)] = (
         DEFAULT_REVIEW_WINDOW
     )
+    # Break-glass (issue 11, part 3): granted at once without approval, but with a mandatory
+    # reason, a window capped by the policy's break_glass_max_window, every approver told at
+    # once (event BreakGlassUsed) and a review one of them must close afterwards.
+    break_glass: bool = False
+
+    @model_validator(mode="after")
+    def _break_glass(self) -> Profile:
+        if not self.break_glass:
+            return self
+        if self.approvers is None:
+            raise ValueError(
+                "break_glass needs approvers: they are told at once when it is used and one "
+                "of them must review each grant afterwards; name them"
+            )
+        if (
+            "approvals_required" in self.model_fields_set
+            or "review_window" in self.model_fields_set
+        ):
+            raise ValueError(
+                "break_glass is granted without approval: approvals_required and review_window "
+                "do not apply (the policy's break_glass_review_within sets when the review is due)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _quorum(self) -> Profile:
@@ -188,8 +222,9 @@ class Profile(_Strict):
 
     @property
     def required_approvals(self) -> int:
-        """How many distinct approvers must approve a request (0: none, granted at once)."""
-        if self.approvers is None:
+        """How many distinct approvers must approve a request (0: none, granted at once;
+        always so for break-glass, whose approvers review it afterwards)."""
+        if self.approvers is None or self.break_glass:
             return 0
         return self.approvals_required or 1
 
@@ -242,6 +277,14 @@ class AccessPolicy(_Strict):
     administrators: list[Annotated[str, Field(pattern=rf"{_USER_ARN}|{_ROLE_ARN}")]] = []
     managed_policy_allow_list: list[Annotated[str, Field(pattern=_MANAGED_ARN)]] = []
     limits: Limits = Limits()
+    # Break-glass profiles (issue 11, part 3): their longest window, and how long after a
+    # grant its review may stay open before the auditor reports it.
+    break_glass_max_window: Annotated[
+        int, Field(ge=MIN_SESSION_SECONDS, le=MAX_BREAK_GLASS_WINDOW)
+    ] = DEFAULT_BREAK_GLASS_MAX_WINDOW
+    break_glass_review_within: Annotated[
+        int, Field(ge=MIN_BREAK_GLASS_REVIEW_WITHIN, le=MAX_BREAK_GLASS_REVIEW_WITHIN)
+    ] = DEFAULT_BREAK_GLASS_REVIEW_WITHIN
     profiles: dict[Annotated[str, Field(pattern=PROFILE_NAME_PATTERN)], Profile]
 
     @model_validator(mode="after")
@@ -263,6 +306,13 @@ class AccessPolicy(_Strict):
                         f"{ROLE_POLICY_MAX_CHARS} per role including the broker's own statements"
                     )
         return self
+
+    def window_limit(self, profile: Profile) -> int:
+        """The longest window a grant of ``profile`` may have: its max_window, and for a
+        break-glass profile at most the policy's break_glass_max_window."""
+        if profile.break_glass:
+            return min(profile.max_window, self.break_glass_max_window)
+        return profile.max_window
 
     def is_account_allowed(self, account_id: str) -> bool:
         return account_id in self.accounts

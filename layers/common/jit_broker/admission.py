@@ -43,6 +43,11 @@ if TYPE_CHECKING:
     from jit_broker.models.input import GrantRequest
 
 
+# A break-glass request's reason (issue 11, part 3): always required, at least this long once
+# trimmed, whatever the profile's reason_required says.
+BREAK_GLASS_MIN_REASON = 20
+
+
 @dataclass(frozen=True)
 class Denial:
     """One rule that refuses the request: ``error`` is what a real request is answered with
@@ -71,7 +76,8 @@ class Refusals:
 class Assessment:
     """What the rules found of one request. ``profile`` is None when the caller may not
     request it; ``account`` when it could not be settled; ``window`` is the grant window the
-    request would get (its duration, else the profile's, at most an hour)."""
+    request would get (its duration, else the profile's, at most an hour; a break-glass
+    profile's at most the policy's break_glass_max_window)."""
 
     profile_name: str
     denials: tuple[Denial, ...]
@@ -79,6 +85,9 @@ class Assessment:
     account: str | None = None
     window: int | None = None
     slot: int | None = None  # the active-grant slot the grant would take
+    # A break-glass profile's: seconds after issue by which one of its approvers must close
+    # the grant's review (None: not break-glass, or not told).
+    review_within: int | None = None
 
     @property
     def would_grant(self) -> bool:
@@ -95,27 +104,41 @@ class Assessment:
         return self.profile, self.account, self.window
 
 
-def window_of(profile: Profile, request: GrantRequest) -> int:
-    """The grant window a request asks for: its duration, else the profile's longest, at
-    most an hour (a longer window is asked for explicitly)."""
-    return request.duration or min(profile.max_window, naming.MAX_CHAINED_SESSION_SECONDS)
+def window_of(profile: Profile, request: GrantRequest, max_window: int | None = None) -> int:
+    """The grant window a request asks for: its duration, else the profile's longest
+    (``max_window``: AccessPolicy.window_limit, a break-glass profile's cap; default its
+    max_window), at most an hour (a longer window is asked for explicitly)."""
+    longest = profile.max_window if max_window is None else max_window
+    return request.duration or min(longest, naming.MAX_CHAINED_SESSION_SECONDS)
 
 
 def check_request(
-    name: str, profile: Profile, request: GrantRequest, window: int, refusals: Refusals
+    name: str,
+    profile: Profile,
+    request: GrantRequest,
+    window: int,
+    refusals: Refusals,
+    *,
+    max_window: int | None = None,
 ) -> None:
-    """The rules on what the request says: duration, reason, ticket."""
-    if window > profile.max_window:
+    """The rules on what the request says: duration (at most ``max_window``, default the
+    profile's), reason (a break-glass profile's always, at least BREAK_GLASS_MIN_REASON
+    characters), ticket."""
+    longest = profile.max_window if max_window is None else max_window
+    if window > longest:
+        which = "break-glass profile" if longest < profile.max_window else "profile"
         refusals.refuse(
             Rule.DURATION,
             BadRequest(
-                f"duration {naming.human_seconds(window)} ({window} s) is longer than profile "
-                f"{name!r} allows, {naming.human_seconds(profile.max_window)} "
-                f"({profile.max_window} s): ask for at most "
-                f"{naming.human_seconds(profile.max_window)}"
+                f"duration {naming.human_seconds(window)} ({window} s) is longer than {which} "
+                f"{name!r} allows, {naming.human_seconds(longest)} "
+                f"({longest} s): ask for at most "
+                f"{naming.human_seconds(longest)}"
             ),
         )
-    if profile.reason_required and not (request.reason and request.reason.strip()):
+    if profile.break_glass:
+        _check_break_glass_reason(name, request, refusals)
+    elif profile.reason_required and not (request.reason and request.reason.strip()):
         refusals.refuse(
             Rule.REASON, BadRequest(f"profile {name!r} needs a reason: say why you need access")
         )
@@ -125,6 +148,23 @@ def check_request(
         refusals.refuse(
             Rule.TICKET,
             BadRequest(f"profile {name!r} needs a ticket matching {profile.ticket_pattern}"),
+        )
+
+
+def _check_break_glass_reason(name: str, request: GrantRequest, refusals: Refusals) -> None:
+    """Rule.REASON for a break-glass profile: always required (whatever reason_required
+    says), at least BREAK_GLASS_MIN_REASON characters once trimmed: its approvers read it
+    when they are told and when they review the grant."""
+    given = (request.reason or "").strip()
+    if len(given) < BREAK_GLASS_MIN_REASON:
+        refusals.refuse(
+            Rule.REASON,
+            BadRequest(
+                f"profile {name!r} is break-glass: it needs a reason of at least "
+                f"{BREAK_GLASS_MIN_REASON} characters (you gave {len(given)}): say what is "
+                "broken and why it cannot wait for an approval; its approvers are told at once "
+                "and review it afterwards"
+            ),
         )
 
 

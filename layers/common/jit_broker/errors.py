@@ -98,6 +98,27 @@ class SelfApprovalRefused(BrokerError):
         super().__init__(message)
 
 
+class SelfReviewRefused(BrokerError):
+    """The reviewer of a break-glass grant is its requester (the same user, or the same role
+    session name): refused by the ledger's conditional write, as a self-approval is."""
+
+    status = 403
+    code = "self_review_refused"
+
+    def __init__(
+        self,
+        message: str = "you may not review your own break-glass grant (nor may another session "
+        "of you): another of its profile's approvers must",
+    ) -> None:
+        super().__init__(message)
+
+
+class ReviewClosed(Conflict):
+    """A break-glass grant's review is already closed (or the grant has none to close)."""
+
+    code = "review_closed"
+
+
 class ReplayedRequest(Conflict):
     """The request's nonce was already used by this caller (a replay, or a resent request)."""
 

@@ -56,8 +56,10 @@ from jit_broker.errors import (
     GrantNotActive,
     NotEntitled,
     NotFound,
+    ReviewClosed,
     ReviewExpired,
     SelfApprovalRefused,
+    SelfReviewRefused,
 )
 from jit_broker.identity import Caller, caller_from_context, refuse_broker_principals
 from jit_broker.models.domain import (
@@ -67,10 +69,18 @@ from jit_broker.models.domain import (
     GrantMode,
     GrantStatus,
     IssuedSession,
+    Review,
     SharedRole,
     Verdict,
 )
-from jit_broker.models.input import DecisionRequest, GrantRequest, RevokeRequest, SessionRequest
+from jit_broker.models.events import GrantEventType
+from jit_broker.models.input import (
+    DecisionRequest,
+    GrantRequest,
+    ReviewRequest,
+    RevokeRequest,
+    SessionRequest,
+)
 from jit_broker.revocation import write_revoked
 
 # Seconds kept back from the invocation's time left when AssumeRole is retried: the last
@@ -195,6 +205,11 @@ class Broker:
     def profiles_for(self, caller: Caller) -> dict[str, Profile]:
         return self._admitted(caller).requestable(caller)
 
+    def window_limit(self, profile: Profile) -> int:
+        """The longest window a grant of ``profile`` may have (a break-glass profile's is
+        capped by the policy's break_glass_max_window)."""
+        return self._policy().window_limit(profile)
+
     def grants_of(self, caller: Caller, *, active_only: bool = False) -> list[Grant]:
         """The caller's newest grants; ``active_only``: those active now (read from the
         caller's grants of the longest window only)."""
@@ -266,6 +281,14 @@ class Broker:
             mode=profile.mode,
             slot=slot,
         )
+        if profile.break_glass:  # issued at once; one of its approvers reviews it afterwards
+            grant = grant.model_copy(
+                update={
+                    "break_glass": True,
+                    "review_due": now + policy.break_glass_review_within,
+                    "requester_person": caller.person,
+                }
+            )
         if grant.mode is GrantMode.SHARED_ROLE:
             return self._shared_grant(grant, profile, caller, request, policy, now, time_left)
         # The ledger records what the role will hold, so the auditor judges drift against what
@@ -332,7 +355,7 @@ class Broker:
         # Issuing is the broker's own step, never an event's: a grant without approvers is
         # told as created active, an approved one as moved from approved.
         taken_up = GrantStatus.APPROVED if grant.approved_at is not None else None
-        return self._issued(active, credentials, now, from_status=taken_up)
+        return self._issued(active, credentials, now, from_status=taken_up, profile=profile)
 
     def explain(self, caller: Caller, request: GrantRequest) -> Assessment:
         """A dry run of ``request``: every rule it breaks (the same rules, in the same code,
@@ -379,8 +402,9 @@ class Broker:
                 ),
             )
             return Assessment(name, tuple(refusals.denials))
-        window = admission.window_of(profile, request)
-        admission.check_request(name, profile, request, window, refusals)
+        longest = policy.window_limit(profile)
+        window = admission.window_of(profile, request, longest)
+        admission.check_request(name, profile, request, window, refusals, max_window=longest)
         account = self._account_for(name, profile, request, refusals)
         admission.check_approvals(name, profile, caller, refusals)
         counts = self._ledger.limit_counts(
@@ -407,6 +431,7 @@ class Broker:
             account=account,
             window=window,
             slot=slot,
+            review_within=policy.break_glass_review_within if profile.break_glass else None,
         )
 
     def _shared_grant(
@@ -447,7 +472,8 @@ class Broker:
             max_active=profile.max_active_grants,
             first_session=session,
         )
-        return self._issued(grant, credentials, now, from_status=None)  # recorded active
+        # recorded active
+        return self._issued(grant, credentials, now, from_status=None, profile=profile)
 
     @staticmethod
     def _shared_grant_policy(profile: Profile) -> dict[str, Any]:
@@ -750,6 +776,40 @@ class Broker:
             if self._events is not None:
                 self._events.transition(grant, GrantStatus.EXPIRED_UNREVIEWED, at=now)
 
+    # --- break-glass reviews (issue 11, part 3) -----------------------------------------
+    def review(self, caller: Caller, grant_id: str, request: ReviewRequest) -> Grant:
+        """Close a break-glass grant's review: by one of its profile's approvers, never its
+        requester (the same user, or any session under the same role session name: refused
+        by the ledger's conditional write as well, jit_broker.adapters.ledger.close_review),
+        once; recorded with who (ARN and unique id), when and their comment. Whatever the
+        grant's status (active, revoked, expired, cleaned): the review is of what was done."""
+        policy = self._admitted(caller)
+        not_found = NotFound(f"no break-glass grant {grant_id!r} awaits your review")
+        if not naming.is_grant_id(grant_id):
+            raise not_found
+        grant = self._ledger.get_grant(grant_id)
+        if grant is None or not grant.break_glass:
+            raise not_found
+        if grant.requester_person == caller.person or grant.owner == caller.owner:
+            raise SelfReviewRefused()  # the ledger's condition refuses it as well
+        if not self._may_decide(policy, caller, grant):
+            raise not_found  # not an approver of it: do not reveal that it exists
+        if grant.review is not None:
+            raise ReviewClosed(
+                f"grant {grant_id}'s review was closed by {grant.review.by} at {grant.review.at}"
+            )
+        review = Review(
+            by=caller.arn, by_id=caller.unique_id, at=self._now(), comment=request.comment
+        )
+        return self._ledger.close_review(
+            grant,
+            review,
+            person=caller.person,
+            owner=caller.owner,
+            nonce=request.nonce,
+            now=review.at,
+        ).as_of(review.at)
+
     def _take_up(
         self,
         policy: AccessPolicy,
@@ -843,10 +903,13 @@ class Broker:
         now: int,
         *,
         from_status: GrantStatus | None,
+        profile: Profile | None = None,
     ) -> Issued:
         """The ledger holds ``grant`` active (either mode): its Issued event, then the answer.
         ``from_status``: the status the ledger moved it from (None: it was recorded active).
-        A failed PutEvents is logged and counted, never the caller's failure."""
+        A break-glass grant's BreakGlassUsed follows, naming ``profile``'s approvers (every
+        one of them is told at once) and when its review is due. A failed PutEvents is
+        logged and counted, never the caller's failure."""
         if self._events is not None:
             self._events.transition(
                 grant,
@@ -855,6 +918,17 @@ class Broker:
                 from_status=from_status,
                 created=from_status is None,
             )
+            if grant.break_glass and profile is not None and profile.approvers is not None:
+                self._events.transition(
+                    grant,
+                    GrantStatus.ACTIVE,
+                    at=now,
+                    from_status=from_status,
+                    created=from_status is None,
+                    event=GrantEventType.BREAK_GLASS_USED,
+                    approvers=[*profile.approvers.users, *profile.approvers.roles],
+                    review_due=grant.review_due,
+                )
         return Issued(grant, credentials)
 
     def _revoked(self, grant: Grant, caller: Caller, now: int, reason: str | None) -> Grant:

@@ -163,7 +163,8 @@ class GrantEvents:
         now); ``from_status``: default the grant's status; ``created``: the record did not
         exist before (from_status null; always for Requested); ``event``: a detail-type the
         status does not name (BreakGlassUsed); ``extra``: approver, comment (Approved,
-        Denied), revoked_by, revoke_reason (Revoked). True when it was accepted. A detail
+        Denied), revoked_by, revoke_reason (Revoked), approvers, review_due (BreakGlassUsed).
+        True when it was accepted. A detail
         that does not fit the schema is a bug and raises (ValueError)."""
         built = self.event(
             grant,

@@ -21,6 +21,9 @@ Single table, keys ``pk``/``sk``:
                                                        is ahead, TTL after it)
 - decision  ``GRANT#<id>`` / ``DECISION#<person>``     (one approver's decision: a second one by
                                                        the same person fails its conditional put)
+- bg review ``BREAKGLASS`` / ``<review due>#<id>``      (a break-glass grant's review, written with
+                                                       the grant; closed_at once an approver closed
+                                                       it; the auditor reads the open ones past due)
 A request awaiting approval (status requested) holds no role, slot or quota: they are claimed
 when its requester takes it up once approved (approved → issuing, or → active for a shared
 role). Its grant item records the requester's person (identity.Caller.person); an approval's
@@ -29,6 +32,8 @@ being ahead and on the approvals counted so far, so self-approval, a decision af
 deadline and a lost concurrent approval are refused by DynamoDB, not by the code before it.
 Denied and unreviewed requests leave the auditor's partition at once (gsi2pk ``CLOSED``).
 A shared-role grant holds no role of its own: it claims no role quota.
+A break-glass grant's review is closed by a write conditional on the grant being break-glass,
+not yet reviewed and its requester's person differing from the reviewer's (as an approval's).
 A cleaned grant leaves the index's ``GRANT`` partition (its gsi2pk becomes ``CLEANED``), so the
 auditor reads only the grants that may still have a role: live ones and those awaiting cleanup.
 Every write is conditional; status moves only forward. Times are epoch seconds (Number). A
@@ -58,10 +63,12 @@ from jit_broker.errors import (
     OwnerRoleCapReached,
     RateLimited,
     ReplayedRequest,
+    ReviewClosed,
     ReviewExpired,
     RevocationListFull,
     RoleCapReached,
     SelfApprovalRefused,
+    SelfReviewRefused,
 )
 from jit_broker.models.domain import (
     FORWARD,
@@ -71,6 +78,7 @@ from jit_broker.models.domain import (
     GrantStatus,
     IssuedSession,
     LimitCounts,
+    Review,
     SharedRole,
     Verdict,
 )
@@ -93,6 +101,16 @@ def _n(value: int) -> dict[str, str]:
 
 def _slot_pk(owner: str, profile: str, k: int) -> str:
     return f"SLOT#{owner}#{profile}#{k}"
+
+
+BREAK_GLASS_REVIEWS = "BREAKGLASS"
+
+
+def _break_glass_review_key(grant: Grant) -> dict[str, Any]:
+    return {
+        "pk": _s(BREAK_GLASS_REVIEWS),
+        "sk": _s(f"{grant.review_due or 0:012d}#{grant.grant_id}"),
+    }
 
 
 def _review_key(grant: Grant) -> dict[str, Any]:
@@ -318,7 +336,28 @@ class Ledger:
         if first_session is not None:
             items.append(self._session_put(first_session))
             errors.append(Conflict("session already recorded"))
+        if grant.break_glass:
+            items.append(self._break_glass_review_put(grant))
+            errors.append(Conflict("a break-glass review with this id already exists"))
         self._transact(items, errors)
+
+    def _break_glass_review_put(self, grant: Grant) -> dict[str, Any]:
+        """The open review of a break-glass grant: how the auditor finds it once due."""
+        if grant.review_due is None:
+            raise ValueError("a break-glass grant is written with its review_due")
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    **_break_glass_review_key(grant),
+                    "grant_id": _s(grant.grant_id),
+                    "profile": _s(grant.profile),
+                    "requester_arn": _s(grant.requester_arn),
+                    "created_at": _n(grant.created_at),
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
 
     def activate(self, grant: Grant, session: IssuedSession) -> None:
         """issuing → active with the role's id, and the first session's record, atomically."""
@@ -619,6 +658,98 @@ class Ledger:
             )
         if grant.requester_person == person:
             raise SelfApprovalRefused()
+
+    # --- break-glass reviews (issue 11, part 3) -----------------------------------------
+    def close_review(
+        self, grant: Grant, review: Review, *, person: str, owner: str, nonce: str, now: int
+    ) -> Grant:
+        """Close ``grant``'s break-glass review: the review recorded with the grant and its
+        review item closed, in one transaction with the reviewer's nonce (replay → 409). The
+        grant's update is conditional on the grant being break-glass, not yet reviewed and its
+        requester's person not ``person`` (self-review → SelfReviewRefused, whatever the
+        caller checked before); a second review → ReviewClosed. Returns the grant as written."""
+        item = _break_glass_review_key(grant)
+        try:
+            self._transact(
+                [
+                    self._nonce_put(owner, nonce, now),
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"pk": _s(f"GRANT#{grant.grant_id}"), "sk": _s("GRANT")},
+                            "UpdateExpression": "SET #review = :review",
+                            "ConditionExpression": (
+                                "break_glass = :true AND attribute_not_exists(#review) "
+                                "AND requester_person <> :person"
+                            ),
+                            "ExpressionAttributeNames": {"#review": "review"},
+                            "ExpressionAttributeValues": {
+                                ":review": _SERIALIZE(review.model_dump(mode="json")),
+                                ":true": {"BOOL": True},
+                                ":person": _s(person),
+                            },
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": item,
+                            "UpdateExpression": (
+                                "SET closed_at = :now, closed_by = :by, #ttl = :ttl"
+                            ),
+                            "ConditionExpression": (
+                                "attribute_exists(pk) AND attribute_not_exists(closed_at)"
+                            ),
+                            "ExpressionAttributeNames": {"#ttl": "ttl"},
+                            "ExpressionAttributeValues": {
+                                ":now": _n(now),
+                                ":by": _s(review.by),
+                                ":ttl": _n(now + RECORD_RETENTION_SECONDS),
+                            },
+                        }
+                    },
+                ],
+                [ReplayedRequest(), _Moved(), _Moved()],
+            )
+        except _Moved:
+            self._why_not_reviewed(grant.grant_id, person=person)
+            raise ReviewClosed(f"grant {grant.grant_id}'s review is already closed") from None
+        return grant.model_copy(update={"review": review})
+
+    def _why_not_reviewed(self, grant_id: str, *, person: str) -> None:
+        """Why a review's conditional write failed, read back from the grant (raises)."""
+        grant = self.get_grant(grant_id)
+        if grant is None or not grant.break_glass:
+            raise ReviewClosed(f"grant {grant_id} is not a break-glass grant: it has no review")
+        if grant.requester_person == person:
+            raise SelfReviewRefused()
+        if grant.review is not None:
+            raise ReviewClosed(
+                f"grant {grant_id}'s review was closed by {grant.review.by} at {grant.review.at}"
+            )
+
+    def open_break_glass_reviews(self, *, due_by: int, limit: int = 1000) -> list[str]:
+        """The ids of break-glass grants whose review is still open and was due at or before
+        ``due_by``, oldest due first: Queries on the review partition (closed ones filtered
+        out), at most ``limit`` ids."""
+        found: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :p AND sk < :upto",
+            "FilterExpression": "attribute_not_exists(closed_at)",
+            "ExpressionAttributeValues": {
+                ":p": _s(BREAK_GLASS_REVIEWS),
+                ":upto": _s(f"{due_by + 1:012d}"),
+            },
+        }
+        with _reading():
+            while len(found) < limit:
+                out = self._db.query(**kwargs)
+                found += [str(item["grant_id"]["S"]) for item in out.get("Items", [])]
+                if "LastEvaluatedKey" not in out:
+                    break
+                kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return found[:limit]
 
     def expire_unreviewed(self, grant: Grant, *, now: int) -> None:
         """requested → expired_unreviewed, only once its review deadline has passed; out of

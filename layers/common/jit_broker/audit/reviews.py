@@ -9,6 +9,12 @@ ledger before the accounts are swept.
 
 Reads and decisions treat a lapsed request as expired_unreviewed already; this makes the
 ledger say so and takes the grant out of the auditor's partition. A dry run writes nothing.
+
+Break-glass (issue 11, part 3): a break-glass grant whose review no approver closed by its
+review_due (the access policy's break_glass_review_within after issue) is a finding,
+``break_glass_review_open``, on every run from then until it is closed (the grant's own
+status does not matter: the review is of what was done). A grant that failed never gave
+access and is not reported.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from jit_broker.errors import BrokerError, GrantNotActive
+from jit_broker.models.audit import Finding
 from jit_broker.models.domain import GrantStatus
 from jit_broker.models.events import grant_event
 
@@ -90,3 +97,47 @@ def _unused(ledger: Ledger, grant: Grant, run: Run, home: str) -> list[str]:
 
 def _event(grant: Grant, to: GrantStatus, run: Run, home: str) -> tuple[str, dict[str, object]]:
     return grant_event(grant, to, at=run.now, account=grant.target_account or home)
+
+
+BREAK_GLASS_REVIEW_OPEN = "break_glass_review_open"
+
+
+def open_break_glass_reviews(ledger: Ledger, run: Run, home: str) -> list[Finding]:
+    """A finding for each break-glass grant whose review is still open past its review_due
+    (the ledger's review partition, then the grants by key), oldest due first; each is also
+    an audit event (as the sweeps' findings are)."""
+    ids = ledger.open_break_glass_reviews(due_by=run.now)
+    due = {g.grant_id: g for g in ledger.get_grants(ids)}
+    findings: list[Finding] = []
+    for grant_id in ids:
+        grant = due.get(grant_id)
+        if grant is None or grant.review is not None or grant.status is GrantStatus.FAILED:
+            continue
+        account = grant.target_account or home
+        finding = Finding(
+            kind=BREAK_GLASS_REVIEW_OPEN,
+            account=account,
+            role_name=grant.role_name,
+            grant_id=grant.grant_id,
+            detail=f"break-glass grant of profile {grant.profile!r} to {grant.requester_arn} "
+            f"(issued at {grant.created_at}) was due for review at {grant.review_due} and no "
+            "approver has closed it: one of the profile's approvers must review it (POST "
+            f"/v1/grants/{grant.grant_id}/review)",
+        )
+        findings.append(finding)
+        run.events.append(
+            (
+                "JIT audit finding",
+                {
+                    "account": account,
+                    "grant_id": grant.grant_id,
+                    "role_name": grant.role_name,
+                    "at": run.now,
+                    "dry_run": run.dry_run,
+                    "kind": finding.kind,
+                    "detail": finding.detail,
+                    "review_due": grant.review_due,
+                },
+            )
+        )
+    return findings

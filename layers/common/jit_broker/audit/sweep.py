@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from jit_broker.audit.account import AccountSweep, Run
-from jit_broker.audit.reviews import close_unused
+from jit_broker.audit.reviews import BREAK_GLASS_REVIEW_OPEN, close_unused, open_break_glass_reviews
 from jit_broker.errors import AccountUnreachable
 from jit_broker.models.audit import AuditReport, Finding
 
@@ -104,6 +104,7 @@ class Auditor:
         run = Run(now=now, dry_run=dry_run, policy=self._policy_once())
         opened = self._ledger.open_grants()
         grants, closed = close_unused(self._ledger, opened, run, self._settings.home_account)
+        overdue = open_break_glass_reviews(self._ledger, run, self._settings.home_account)
         accounts = self.accounts
         of_account: dict[str, list[Grant]] = {account: [] for account in accounts}
         report = AuditReport(dry_run=dry_run, now=now, grants_open=len(opened))
@@ -129,6 +130,8 @@ class Auditor:
             )
             report.accounts.append(sweep.sweep())
         _total(report)
+        report.findings += overdue
+        report.break_glass_reviews_open = [f.grant_id or "" for f in overdue]
         report.unreviewed = closed.unreviewed
         report.expired += closed.expired
         report.cleaned += closed.cleaned
@@ -193,6 +196,9 @@ class Auditor:
                 1 for f in report.findings if f.kind in ("unexpected_role", "not_owned")
             ),
             "AuditRemovalsDeferred": len(report.deferred),
+            "AuditBreakGlassReviewsOpen": sum(
+                1 for f in report.findings if f.kind == BREAK_GLASS_REVIEW_OPEN
+            ),
             "AuditIncomplete": 0 if report.complete else 1,
             "AccountsUnreachable": sum(
                 1 for a in report.accounts if a.stopped == "account_unreachable"

@@ -87,6 +87,9 @@ class AuditReport(_Tally):
     accounts: list[AccountReport] = []
     # requests nobody decided within their review window, now expired_unreviewed
     unreviewed: list[str] = []
+    # break-glass grants whose review is still open past its due time (each also a finding,
+    # break_glass_review_open)
+    break_glass_reviews_open: list[str] = []
 
 
 class AuditResponse(BaseModel):

@@ -96,6 +96,18 @@ class Decision(BaseModel):
     comment: str
 
 
+class Review(BaseModel):
+    """The review that closes a break-glass grant (issue 11, part 3): which approver, when,
+    and what they found. Never by the grant's requester (the ledger's condition)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str  # the approver's ARN, as API Gateway verified it
+    by_id: str  # their unique id (requestContext identity.caller)
+    at: int
+    comment: str
+
+
 class Grant(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -142,6 +154,12 @@ class Grant(BaseModel):
     approved_at: int | None = None
     denied_at: int | None = None
     decisions: list[Decision] | None = None
+    # Break-glass (issue 11, part 3): issued at once without approval; one of the profile's
+    # approvers (never its requester) must close its review, by review_due or the auditor
+    # reports it. None on other grants. requester_person is recorded for these too.
+    break_glass: bool | None = None
+    review_due: int | None = None
+    review: Review | None = None
 
     def lapsed(self, now: int) -> bool:
         """A request nobody decided in time: expired_unreviewed from its deadline on, whether

@@ -96,6 +96,10 @@ class GrantEventDetail(BaseModel):
     # Revoked: who revoked it (their ARN) and the reason they gave.
     revoked_by: str | None = None
     revoke_reason: str | None = None
+    # BreakGlassUsed: every approver of the profile (user and role ARNs, as the access policy
+    # names them), all told at once, and when one of them must have closed its review.
+    approvers: Annotated[list[str], Field(min_length=1)] | None = None
+    review_due: Annotated[int, Field(ge=0)] | None = None
 
     @field_validator("reason", "ticket", "comment", "revoke_reason")
     @classmethod
@@ -123,8 +127,8 @@ def grant_event(
     access in ``account``. ``grant`` is the record as it was before the move, so
     ``from_status`` defaults to its status; ``created``: the record did not exist before the
     move (from_status null; always so for Requested). ``event`` names a detail-type the status
-    alone does not (BreakGlassUsed). ``extra``: approver, comment, revoked_by, revoke_reason;
-    any other name is refused (ValueError)."""
+    alone does not (BreakGlassUsed). ``extra``: approver, comment, revoked_by, revoke_reason,
+    approvers, review_due; any other name is refused (ValueError)."""
     to = str(to_status)
     detail_type = event or EVENT_OF_STATUS.get(to)
     if detail_type is None:

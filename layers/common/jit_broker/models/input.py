@@ -98,6 +98,30 @@ class DecisionRequest(StrictBody):
         return _no_control_characters(value)
 
 
+class ReviewRequest(StrictBody):
+    """POST /v1/grants/{id}/review: an approver closes a break-glass grant's review with what
+    they found (recorded with who and when) and a fresh nonce (a replay is refused, 409)."""
+
+    comment: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=1000,
+            description="What the review found: recorded with the grant.",
+        ),
+    ]
+    nonce: Annotated[
+        str, Field(pattern=NONCE_PATTERN, description="Fresh random value per request.")
+    ]
+
+    @field_validator("comment")
+    @classmethod
+    def _clean_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must say something: what the review found")
+        return _no_control_characters(value)
+
+
 class RevokeRequest(StrictBody):
     reason: Annotated[str | None, Field(max_length=1000)] = None
 

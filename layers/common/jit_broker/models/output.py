@@ -13,6 +13,7 @@ from jit_broker.models.domain import (
     DenialRule,
     Grant,
     GrantMode,
+    Review,
 )
 
 
@@ -28,6 +29,19 @@ class DecisionView(BaseModel):
     @classmethod
     def of(cls, decision: Decision) -> DecisionView:
         return cls.model_validate(decision.model_dump(mode="json"))
+
+
+class ReviewView(BaseModel):
+    """The review that closed a break-glass grant: which approver, when, what they found."""
+
+    by: str
+    by_id: str
+    at: int
+    comment: str
+
+    @classmethod
+    def of(cls, review: Review) -> ReviewView:
+        return cls.model_validate(review.model_dump(mode="json"))
 
 
 class GrantView(BaseModel):
@@ -65,6 +79,24 @@ class GrantView(BaseModel):
         int | None, Field(description="The window asked for; it starts at approval.")
     ] = None
     approved_at: int | None = None
+    break_glass: Annotated[
+        bool,
+        Field(
+            description="Issued at once without approval (a break-glass profile): one of its "
+            "approvers must close its review (POST /v1/grants/{grant_id}/review)."
+        ),
+    ] = False
+    review_due: Annotated[
+        int | None,
+        Field(
+            description="Break-glass: the review must be closed by this epoch second, else "
+            "the auditor reports it (break_glass_review_open)."
+        ),
+    ] = None
+    review: Annotated[
+        ReviewView | None,
+        Field(description="Break-glass: the review that closed it (null: still open)."),
+    ] = None
 
     @classmethod
     def of(cls, grant: Grant) -> GrantView:
@@ -88,6 +120,9 @@ class GrantView(BaseModel):
             review_deadline=grant.review_deadline,
             window_seconds=grant.window_seconds,
             approved_at=grant.approved_at,
+            break_glass=bool(grant.break_glass),
+            review_due=grant.review_due,
+            review=ReviewView.of(grant.review) if grant.review is not None else None,
         )
 
 
@@ -178,6 +213,22 @@ class GrantDryRun(BaseModel):
         int | None,
         Field(description="With approvals: seconds an unreviewed request stays open."),
     ] = None
+    break_glass: Annotated[
+        bool | None,
+        Field(
+            description="true: a break-glass profile: granted at once without approval "
+            "(approvals_required 0), with a mandatory reason, a capped window "
+            "(duration_seconds), every approver told at once and a review one of them must "
+            "close within review_within seconds. null: not told."
+        ),
+    ] = None
+    review_within: Annotated[
+        int | None,
+        Field(
+            description="Break-glass: seconds after issue by which one of the profile's "
+            "approvers must close the grant's review (POST /v1/grants/{grant_id}/review)."
+        ),
+    ] = None
     denials: Annotated[
         list[DenialView], Field(description="Every rule that refuses it; empty: none.")
     ]
@@ -192,6 +243,13 @@ class ProfileView(BaseModel):
     ticket_pattern: str | None
     accounts: list[str]
     mode: str
+    break_glass: Annotated[
+        bool,
+        Field(
+            description="Granted at once without approval, with a mandatory reason and a "
+            "capped window (max_window is already the cap); its approvers review it afterwards."
+        ),
+    ] = False
 
 
 class ProfileList(BaseModel):
