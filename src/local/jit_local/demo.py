@@ -321,6 +321,8 @@ def scenario(env: dict[str, str], trail: Trail) -> None:
     team = as_new_key_of(env, "TeamUser")
     grant_in_member_account(team, trail)
     fast_grants(team, trail)
+    approved_by_someone_else(env, team, admin_iam)
+    explain(env)
 
 
 def auditor_removes_expired_role(env: dict[str, str], admin_iam: Any) -> None:
@@ -537,6 +539,88 @@ Try it yourself (in two terminals, from the repository):
   jit exec s3-read --reason "look around" --duration 15m    # a subshell with the grant
   jit --help                                                # every command, with examples
 Install the CLI alone: uv tool install ./src/cli   (README: Install)"""
+
+
+def approved_by_someone_else(env: dict[str, str], team: dict[str, str], admin_iam: Any) -> None:
+    approver = as_new_key_of(env, "ApproverUser")
+    step(
+        12, "TeamUser asks for s3-write-approved: it waits for an approver, nothing is granted yet"
+    )
+    asked = jit(
+        team,
+        "request",
+        "s3-write-approved",
+        "--reason",
+        "Fix the export's bad row",
+        "--duration",
+        "30m",
+        who="TeamUser",
+    )
+    request = json.loads(asked.stdout) if asked.returncode == 0 else {}
+    grant_id = str(request.get("id", ""))
+    roles = [r["RoleName"] for r in admin_iam.list_roles(PathPrefix="/jit/")["Roles"]]
+    expect(
+        request.get("status") == "requested" and f"jit-{grant_id}" not in roles,
+        "202 requested: no role was made and no credentials were issued",
+    )
+    early = jit(team, "creds", grant_id, who="TeamUser")
+    expect(early.returncode == 6 and early.stdout == "", "no credentials before the approval")
+
+    step(13, "TeamUser may not approve their own request")
+    own = jit(team, "approve", grant_id, "--comment", "looks fine to me", who="TeamUser")
+    expect(
+        own.returncode == 4 and "self_approval_refused" in own.stderr,
+        "self-approval refused (the ledger's conditional write, not only a check in code)",
+    )
+
+    step(14, "ApproverUser sees the request and approves it with a comment")
+    lines = jit(approver, "approvals", "--output", "text", who="ApproverUser").stdout.splitlines()
+    expect(
+        [line.split()[0] for line in lines[1:]] == [grant_id],
+        "the request is the one ApproverUser may decide (with its review deadline)",
+    )
+    decided = jit(
+        approver,
+        "approve",
+        grant_id,
+        "--comment",
+        "Checked the row: go ahead",
+        "--output",
+        "text",
+        who="ApproverUser",
+    )
+    expect(decided.returncode == 0, "approved; its 30-minute window starts now")
+
+    step(15, "TeamUser takes credentials of the approved grant and writes the fix")
+    creds_run = jit(team, "creds", grant_id, "--format", "json", who="TeamUser", secret=True)
+    creds = json.loads(creds_run.stdout) if creds_run.returncode == 0 else {}
+    expect(bool(creds), "credentials issued only now, after the approval")
+    s3 = session_client(team, "s3", creds) if creds else None
+    ok, _ = aws_call(
+        "write fixed.csv",
+        lambda: (
+            s3 is not None
+            and s3.put_object(Bucket="example-bucket", Key="fixed.csv", Body=b"ok") is not None
+            and "written"
+        ),
+    )
+    expect(ok, "writing to example-bucket works with the approved grant")
+    done = jit(team, "revoke", grant_id, who="TeamUser")
+    expect(done.returncode == 0, "and TeamUser revokes it when done")
+
+
+def explain(env: dict[str, str]) -> None:
+    step(16, "Explain: would JITUser get s3-read for 4 hours, with no reason? Nothing is created")
+    trail_before = len(admin_client(env, "iam").list_roles(PathPrefix="/jit/")["Roles"])
+    said = jit(env, "request", "s3-read", "--duration", "4h", "--explain")
+    verdict = json.loads(said.stdout) if said.stdout.strip() else {}
+    rules = {d.get("rule") for d in verdict.get("denials", [])}
+    expect(
+        said.returncode == 4 and {"duration", "reason"} <= rules,
+        "no: every rule that stops it is listed (the window, the missing reason), exit 4",
+    )
+    roles_after = len(admin_client(env, "iam").list_roles(PathPrefix="/jit/")["Roles"])
+    expect(roles_after == trail_before, "and nothing was created")
 
 
 def main() -> int:
