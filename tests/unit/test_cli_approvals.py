@@ -578,3 +578,49 @@ def test_status_check_shows_requests_awaiting_approval_with_tally_and_deadline(
     [approved] = [line for line in lines if "g-0000000000000000000000f2" in line]
     assert "approved, not taken up: until " in approved
     assert "g-0000000000000000000000f3" not in text.out
+
+
+# ---------------------------------------------------------------- jit review (break-glass)
+
+
+def test_review_closes_a_break_glass_grants_review_with_the_comment_and_a_nonce(
+    jit, fake: FakeBroker
+) -> None:
+    used = request("active", break_glass=True, review={"by": "arn:aws:iam::1:user/bob"})
+    fake.routes["POST", f"/v1/grants/{REQUEST_ID}/review"] = Reply(200, {"grant": used})
+
+    result = jit("review", REQUEST_ID, "--comment", "INC-9: the restart was needed")
+
+    assert result.code == 0, result.err
+    assert "review of " + REQUEST_ID in result.err and "closed" in result.err
+    [post] = fake.requests
+    body = json.loads(post.body)
+    assert (post.method, post.path) == ("POST", f"/v1/grants/{REQUEST_ID}/review")
+    assert body["comment"] == "INC-9: the restart was needed" and len(body["nonce"]) >= 16
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "exit_code", "words"),
+    [
+        (403, "self_review_refused", ExitCode.DENIED, "another of the profile's approvers"),
+        (409, "review_closed", ExitCode.CONFLICT, "already closed"),
+        (404, "not_found", ExitCode.NOT_FOUND, "jit approvals"),
+    ],
+)
+def test_each_refusal_of_a_review_has_its_exit_code_and_its_fix(
+    jit, fake: FakeBroker, status: int, code: str, exit_code: ExitCode, words: str
+) -> None:
+    fake.routes["POST", f"/v1/grants/{REQUEST_ID}/review"] = Reply(
+        status, {"error": {"code": code, "message": "the broker's words"}}
+    )
+
+    result = jit("review", REQUEST_ID, "--comment", "ok")
+
+    assert (result.code, result.out) == (exit_code, "")
+    assert words in result.err
+
+
+def test_review_needs_a_comment_and_sends_nothing_without_one(jit, fake: FakeBroker) -> None:
+    result = jit("review", REQUEST_ID)
+
+    assert result.code == 2 and fake.requests == []

@@ -74,6 +74,10 @@ EXAMPLES: dict[str, str] = {
         "  (never your own request: a second person must approve it)"
     ),
     "deny": 'jit deny GRANT_ID --comment "use the read-only profile for this"',
+    "review": (
+        'jit review GRANT_ID --comment "INC-9 outage: the restart was needed"\n'
+        "  (a break-glass grant, after the fact: one of its profile's approvers, not its user)"
+    ),
     "creds": 'jit creds GRANT_ID\n  eval "$(jit creds GRANT_ID --format sh)"',
     "grants": "jit grants --output text\n  jit grants --active",
     "grant": (
@@ -534,6 +538,11 @@ def _add_broker_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     for verdict, command, words in (
         ("approve", approval_commands.cmd_approve, "approve a request (not your own)"),
         ("deny", approval_commands.cmd_deny, "deny a request: final"),
+        (
+            "review",
+            approval_commands.cmd_review,
+            "close the review of a break-glass grant (an approver, not its user)",
+        ),
     ):
         decide = add(verdict, words, command)
         decide.add_argument(

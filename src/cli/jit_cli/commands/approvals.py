@@ -1,4 +1,5 @@
-"""Commands of an approver: approvals (the requests I may decide), approve and deny.
+"""Commands of an approver: approvals (the requests I may decide), approve, deny, and review
+(closing the review of a break-glass grant after the fact).
 
 Each decision is POST /v1/grants/{id}/approve or /deny with ``{"comment", "nonce"}`` (a fresh
 nonce per call: the broker refuses a replayed one). The broker records the comment with the
@@ -75,6 +76,16 @@ def _refusal(error: CliError, grant_id: str) -> CliError:
             "longer be decided; its requester may ask again",
             ExitCode.CONFLICT,
         ),
+        "self_review_refused": (
+            f"you used {grant_id} yourself (or another of your sessions did): another of the "
+            "profile's approvers must review it",
+            ExitCode.DENIED,
+        ),
+        "review_closed": (
+            f"the review of {grant_id} is already closed: jit grant {grant_id} shows who closed "
+            "it and when",
+            ExitCode.CONFLICT,
+        ),
         "not_awaiting_approval": (
             f"{grant_id} no longer awaits approval (decided already, or it never needed "
             f"any): jit grant {grant_id} shows its status",
@@ -129,3 +140,18 @@ def cmd_approve(client: BrokerClient, args: argparse.Namespace) -> str:
 
 def cmd_deny(client: BrokerClient, args: argparse.Namespace) -> str:
     return _decide(client, args, "deny")
+
+
+def cmd_review(client: BrokerClient, args: argparse.Namespace) -> str:
+    """Close the review of a break-glass grant (POST /v1/grants/{id}/review)."""
+    body = {"comment": args.comment, "nonce": session.nonce()}
+    try:
+        answer = client.call("POST", session.grant_path(args.grant_id, "/review"), body)
+    except CliError as error:
+        raise _refusal(error, args.grant_id) from None
+    grant = grant_from(answer)
+    requester = approval.who(grant.get("requester_arn") or grant.get("requester"))
+    say(
+        f"review of {grant['id']} ({clean_text(grant.get('profile'), 80)}, used by {requester}) closed"
+    )
+    return render(args, grant)
