@@ -44,7 +44,13 @@ def test_policy_is_read_from_ssm_and_cached() -> None:
             Value=EXAMPLE.read_text().replace("max_window: 3600", "max_window: 7200"),
         )
         cached = policy_source.load_policy(parameter="/jit-broker/access-policy")
-    assert list(first.profiles) == ["s3-read", "team-data-read", "s3-read-fast", "s3-write-approved"]
+    assert list(first.profiles) == [
+        "s3-read",
+        "team-data-read",
+        "s3-read-fast",
+        "s3-write-approved",
+        "s3-break-glass",
+    ]
     assert cached is first  # within max_age the parameter is not read again
 
 

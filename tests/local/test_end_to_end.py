@@ -181,5 +181,5 @@ def test_the_demo_plays_every_step_and_exits_zero() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert done.stdout.count("✔") == 51 and "✘" not in done.stdout
+    assert done.stdout.count("✔") == 56 and "✘" not in done.stdout
     assert "All steps behaved as described" in done.stdout

@@ -33,7 +33,13 @@ def errors_of(doc: dict) -> list[str]:
 
 def test_the_shipped_example_is_valid() -> None:
     policy = parse_policy(EXAMPLE.read_text())
-    assert list(policy.profiles) == ["s3-read", "team-data-read", "s3-read-fast", "s3-write-approved"]
+    assert list(policy.profiles) == [
+        "s3-read",
+        "team-data-read",
+        "s3-read-fast",
+        "s3-write-approved",
+        "s3-break-glass",
+    ]
     assert policy.profiles["s3-read"].max_session == 3600
     # Issue 9: a profile in the local stack's two member accounts, and a shared-role one.
     assert policy.profiles["team-data-read"].accounts == ["210987654321", "345678901234"]

@@ -321,7 +321,9 @@ def scenario(env: dict[str, str], trail: Trail) -> None:
     team = as_new_key_of(env, "TeamUser")
     grant_in_member_account(team, trail)
     fast_grants(team, trail)
-    approved_by_someone_else(env, team, admin_iam)
+    approver = as_new_key_of(env, "ApproverUser")
+    approved_by_someone_else(team, approver, admin_iam)
+    break_glass(team, approver)
     explain(env)
 
 
@@ -356,9 +358,9 @@ def grant_in_member_account(team: dict[str, str], trail: Trail) -> None:
     profiles = jit(team, "profiles", who="TeamUser")
     listed = {p["name"]: p for p in json.loads(profiles.stdout)} if profiles.returncode == 0 else {}
     expect(
-        set(listed) == {"team-data-read", "s3-read-fast", "s3-write-approved"},
-        "TeamUser may request team-data-read (member accounts A and B), s3-read-fast and "
-        "s3-write-approved",
+        set(listed) >= {"team-data-read", "s3-read-fast", "s3-write-approved", "s3-break-glass"},
+        "TeamUser may request team-data-read (member accounts A and B), s3-read-fast, "
+        "s3-write-approved and s3-break-glass",
     )
     refused = jit(team, "request", "team-data-read", "--reason", "Which one?", who="TeamUser")
     expect(
@@ -541,8 +543,9 @@ Try it yourself (in two terminals, from the repository):
 Install the CLI alone: uv tool install ./src/cli   (README: Install)"""
 
 
-def approved_by_someone_else(env: dict[str, str], team: dict[str, str], admin_iam: Any) -> None:
-    approver = as_new_key_of(env, "ApproverUser")
+def approved_by_someone_else(
+    team: dict[str, str], approver: dict[str, str], admin_iam: Any
+) -> None:
     step(
         12, "TeamUser asks for s3-write-approved: it waits for an approver, nothing is granted yet"
     )
@@ -609,8 +612,46 @@ def approved_by_someone_else(env: dict[str, str], team: dict[str, str], admin_ia
     expect(done.returncode == 0, "and TeamUser revokes it when done")
 
 
+def break_glass(team: dict[str, str], approver: dict[str, str]) -> None:
+    step(16, "Break-glass: TeamUser gets s3-break-glass at once, with a reason, for a short window")
+    bare = jit(team, "request", "s3-break-glass", "--explain", who="TeamUser")
+    expect(
+        bare.returncode == 4 and '"reason"' in bare.stdout,
+        "without a reason it would be refused (explain, nothing created)",
+    )
+    used = jit(
+        team,
+        "request",
+        "s3-break-glass",
+        "--reason",
+        "INC-9: the export is down, restart it",
+        who="TeamUser",
+    )
+    grant = json.loads(used.stdout) if used.returncode == 0 else {}
+    expect(
+        grant.get("status") == "active",
+        "granted without an approver; every approver is told at once (BreakGlassUsed event)",
+    )
+
+    step(17, "ApproverUser closes its review afterwards (TeamUser may not review their own)")
+    grant_id = str(grant.get("id", ""))
+    own = jit(team, "review", grant_id, "--comment", "all fine", who="TeamUser")
+    expect(own.returncode == 4, "TeamUser's own review is refused")
+    closed = jit(
+        approver,
+        "review",
+        grant_id,
+        "--comment",
+        "Checked INC-9: the restart was needed",
+        who="ApproverUser",
+    )
+    expect(closed.returncode == 0, "review closed, with who, when and the comment")
+    done = jit(team, "revoke", grant_id, who="TeamUser")
+    expect(done.returncode == 0, "and the grant is revoked once the incident is over")
+
+
 def explain(env: dict[str, str]) -> None:
-    step(16, "Explain: would JITUser get s3-read for 4 hours, with no reason? Nothing is created")
+    step(18, "Explain: would JITUser get s3-read for 4 hours, with no reason? Nothing is created")
     trail_before = len(admin_client(env, "iam").list_roles(PathPrefix="/jit/")["Roles"])
     said = jit(env, "request", "s3-read", "--duration", "4h", "--explain")
     verdict = json.loads(said.stdout) if said.stdout.strip() else {}
