@@ -88,6 +88,7 @@ MEMBER_A, MEMBER_B = MEMBER_ACCOUNTS
 MEMBER_PROFILE = "member-read"  # per-grant roles in member A
 SHARED_PROFILE = "fast"  # a shared role in member A
 APPROVAL_PROFILE = "approved-read"  # one approval by APPROVER (issue 11)
+BREAK_GLASS_PROFILE = "break-glass-read"  # granted at once, reviewed by APPROVER afterwards
 APPROVER = f"arn:aws:iam::{ACCOUNT}:user/Approver"
 _STATEMENTS = [
     {
@@ -125,17 +126,26 @@ PROFILES: dict[str, dict[str, Any]] = {
         "max_window": 3600,
         "reason_required": False,
     },
+    BREAK_GLASS_PROFILE: {
+        "description": "Read team data in the hub at once, reviewed by an approver afterwards",
+        "permissions": {"inline": {"Version": "2012-10-17", "Statement": _STATEMENTS}},
+        "requesters": {"users": [JIT_USER]},
+        "approvers": {"users": [APPROVER]},
+        "break_glass": True,
+        "max_window": 3600,
+    },
 }
 # What a call is about beyond its operation (RecordedCall.variant), so that a call the hub's
 # per-grant path does not make (in a member, of the execution role, of a shared role or its
 # deny list; a request awaiting approval, or an approver's decision) gets its own cases even
 # where the same operation was met before.
-IN_MEMBER, EXECUTION_ROLE, SHARED, REVOKED_LIST, APPROVAL = (
+IN_MEMBER, EXECUTION_ROLE, SHARED, REVOKED_LIST, APPROVAL, BREAK_GLASS = (
     "member",
     "execution-role",
     "shared",
     "revoked-list",
     "approval",
+    "break-glass",
 )
 
 
@@ -196,6 +206,8 @@ def variant(account: str, params: dict[str, Any]) -> str:
             parts.append(REVOKED_LIST)
     if "REVIEW#" in text or "DECISION#" in text:
         parts.append(APPROVAL)
+    if "BREAKGLASS" in text:  # a break-glass grant's review item (issue 11, part 3)
+        parts.append(BREAK_GLASS)
     return "+".join(parts)
 
 
@@ -510,7 +522,8 @@ def audit_faults(calls: list[RecordedCall], roles: dict[str, Subject]) -> list[F
 # the hub (profile s3-read), a grant in member A (its role written through the execution role
 # there), a shared-role grant in member A (its role made on first use) and its revocation.
 # Then a request for a profile with an approver (202, awaiting approval) and its approval by
-# the approver (issue 11).
+# the approver, a break-glass grant (201 at once, its review item written with it) and its
+# review closed by the approver (issue 11).
 STEPS = (
     "grant",
     "session",
@@ -520,8 +533,18 @@ STEPS = (
     "shared-revoke",
     "approval-request",
     "approve",
+    "break-glass-grant",
+    "review",
 )
-HUB_STEPS = ("grant", "session", "revoke", "approval-request", "approve")
+HUB_STEPS = (
+    "grant",
+    "session",
+    "revoke",
+    "approval-request",
+    "approve",
+    "break-glass-grant",
+    "review",
+)
 ROUTE = {
     "grant": "grant",
     "session": "session",
@@ -531,14 +554,19 @@ ROUTE = {
     "shared-revoke": "revoke",
     "approval-request": "grant",
     "approve": "approve",
+    "break-glass-grant": "grant",
+    "review": "review",
 }
 PROFILE = {
     "grant": "s3-read",
     "member-grant": MEMBER_PROFILE,
     "shared-grant": SHARED_PROFILE,
     "approval-request": APPROVAL_PROFILE,
+    "break-glass-grant": BREAK_GLASS_PROFILE,
 }
-SUCCESS = {step: 200 if route in ("revoke", "approve") else 201 for step, route in ROUTE.items()}
+SUCCESS = {
+    step: 200 if route in ("revoke", "approve", "review") else 201 for step, route in ROUTE.items()
+}
 SUCCESS["approval-request"] = 202
 BEFORE = {  # what a route needs first (the steps without: a broker just started)
     "grant": (),
@@ -549,6 +577,8 @@ BEFORE = {  # what a route needs first (the steps without: a broker just started
     "shared-revoke": ("shared-grant",),
     "approval-request": (),
     "approve": ("approval-request",),
+    "break-glass-grant": (),
+    "review": ("break-glass-grant",),
 }
 
 
@@ -565,6 +595,9 @@ def take_step(call: Callable[..., Any], step: str, grant_id: str | None) -> tupl
         status, _, body = call(
             "POST", f"/v1/grants/{grant_id}/approve", decision, user_arn=APPROVER
         )
+    elif route == "review":
+        review = {"comment": "checked", "nonce": grant_body()["nonce"]}
+        status, _, body = call("POST", f"/v1/grants/{grant_id}/review", review, user_arn=APPROVER)
     else:
         status, _, body = call("POST", f"/v1/grants/{grant_id}/revoke", {"reason": "done"})
     return status, body

@@ -37,6 +37,7 @@ from tests.integration.fault_support import (
     APPROVAL,
     AUDIT_LABELS,
     BEFORE,
+    BREAK_GLASS,
     DECOYS,
     EXECUTION_ROLE,
     IN_MEMBER,
@@ -184,8 +185,18 @@ def test_the_recorded_runs_reach_every_step_of_the_grant_path_and_every_auditor_
     assert ("TransactWriteItems", APPROVAL) in {
         (c.operation, c.variant) for c in rec.broker["approve"]
     }
-    # a request awaiting approval, and its approval, reach neither IAM nor STS
-    for step in ("approval-request", "approve"):
+    # a break-glass grant writes its review item with the grant; its review, both items
+    assert ("TransactWriteItems", BREAK_GLASS) in {
+        (c.operation, c.variant) for c in rec.broker["break-glass-grant"]
+    }
+    assert {"CreateRole", "AssumeRole"} <= {c.operation for c in rec.broker["break-glass-grant"]}
+    assert {(c.operation, c.variant) for c in rec.broker["review"]} >= {
+        ("GetItem", ""),
+        ("TransactWriteItems", BREAK_GLASS),
+    }
+    # a request awaiting approval, its approval, and a break-glass review reach neither IAM
+    # nor STS
+    for step in ("approval-request", "approve", "review"):
         assert {c.operation for c in rec.broker[step]} <= {
             "BatchGetItem",
             "GetItem",

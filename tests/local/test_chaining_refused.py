@@ -94,6 +94,7 @@ def test_threat27_a_broad_grants_session_is_refused_everywhere_and_mints_nothing
         ("POST", "/v1/grants", {"profile": "s3-read", "reason": "x", "nonce": nonce()}),
         ("POST", f"/v1/grants/{gid}/credentials", {"nonce": nonce()}),
         ("POST", f"/v1/grants/{gid}/revoke", {}),
+        ("POST", f"/v1/grants/{gid}/review", {"comment": "x", "nonce": nonce()}),
         ("POST", "/v1/audit", {"dry_run": True}),
         ("GET", "/v1/openapi.json", None),
     ]:

@@ -105,9 +105,19 @@ BREAK_GLASS_REVIEW_OPEN = "break_glass_review_open"
 def open_break_glass_reviews(ledger: Ledger, run: Run, home: str) -> list[Finding]:
     """A finding for each break-glass grant whose review is still open past its review_due
     (the ledger's review partition, then the grants by key), oldest due first; each is also
-    an audit event (as the sweeps' findings are)."""
-    ids = ledger.open_break_glass_reviews(due_by=run.now)
-    due = {g.grant_id: g for g in ledger.get_grants(ids)}
+    an audit event (as the sweeps' findings are). If the ledger cannot be read, one finding
+    says so (break_glass_reviews_unread) and the run goes on: the sweeps matter more."""
+    try:
+        ids = ledger.open_break_glass_reviews(due_by=run.now)
+        due = {g.grant_id: g for g in ledger.get_grants(ids)}
+    except BrokerError as exc:
+        return [
+            Finding(
+                kind="break_glass_reviews_unread",
+                detail=f"open break-glass reviews could not be read ({exc.code}): the next "
+                "run reports them",
+            )
+        ]
     findings: list[Finding] = []
     for grant_id in ids:
         grant = due.get(grant_id)
