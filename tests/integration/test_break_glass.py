@@ -395,3 +395,27 @@ def test_the_auditor_reports_an_open_review_from_its_due_time_and_not_before(
     assert open_reviews() == [grant["id"]]  # on every run until it is closed
     assert call("POST", f"/v1/grants/{grant['id']}/review", _review(), user_arn=APPROVER)[0] == 200
     assert open_reviews() == []
+
+
+def test_a_shared_role_break_glass_grant_writes_its_review_and_tells_its_approvers(
+    stack: Stack, sent: Any, call: Any, frozen_clock: Any
+) -> None:
+    """Mode shared-role records the grant and its first session in one transaction after
+    AssumeRole: the open review is in that same transaction."""
+    _policy(stack, mode="shared-role")
+    grant = _break_glass(call)
+    assert (grant["mode"], grant["break_glass"]) == ("shared-role", True)
+    assert grant["expires_at"] == frozen_clock.now() + CAP
+    (review,) = _review_items(stack)
+    assert review["grant_id"] == {"S": grant["id"]}
+    (write,) = [
+        w
+        for w in stack.calls.named("TransactWriteItems")
+        if any(
+            i.get("Put", {}).get("Item", {}).get("pk") == {"S": "BREAKGLASS"}
+            for i in w["TransactItems"]
+        )
+    ]
+    assert any("SESSION#" in json.dumps(i) for i in write["TransactItems"])
+    assert [kind for kind, _ in sent.sent] == ["Issued", "BreakGlassUsed"]
+    assert sent.sent[1][1]["approvers"] == [APPROVER, ONCALL_ROLE]
