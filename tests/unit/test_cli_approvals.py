@@ -501,7 +501,9 @@ def test_a_request_made_by_jit_request_is_taken_up_by_jit_env(jit, fake: FakeBro
     assert sent(fake) == ["POST /v1/grants", f"POST /v1/grants/{REQUEST_ID}/credentials"]
 
 
-def test_a_denied_request_is_forgotten_said_and_a_new_request_made(jit, fake: FakeBroker) -> None:
+def test_a_denied_request_stops_that_run_and_only_the_next_run_asks_again(
+    jit, fake: FakeBroker
+) -> None:
     fake.routes["POST", "/v1/grants"] = Reply(202, {"grant": request()})
     assert jit(*ENV).code == ExitCode.CONFLICT
     fake.routes["POST", f"/v1/grants/{REQUEST_ID}/credentials"] = Reply(
@@ -509,12 +511,13 @@ def test_a_denied_request_is_forgotten_said_and_a_new_request_made(jit, fake: Fa
         {"error": {"code": "grant_not_active", "message": f"grant {REQUEST_ID} is denied"}},
     )
 
-    result = jit(*ENV)
+    stopped = jit(*ENV)
+    again = jit(*ENV)
 
-    assert result.code == ExitCode.CONFLICT  # the new request awaits its approvers in turn
-    assert result.err.splitlines()[0] == (
-        f"jit: request {REQUEST_ID} (prod-admin) will not be taken up: grant {REQUEST_ID} is denied"
-    )
+    assert stopped.code == ExitCode.DENIED  # no new request behind the approvers' "no"
+    assert f"request {REQUEST_ID} (prod-admin) will not be granted" in stopped.err
+    assert "(request_not_granted)" in stopped.err
+    assert again.code == ExitCode.CONFLICT  # the new request awaits its approvers in turn
     assert sent(fake)[1:] == [f"POST /v1/grants/{REQUEST_ID}/credentials", "POST /v1/grants"]
 
 

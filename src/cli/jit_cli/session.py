@@ -13,7 +13,8 @@ The order (``obtain``):
 A profile with approvers answers step 3 with a request awaiting them (202, no credentials):
 it is remembered under the cache key and the command stops (exit 6, saying so). Until then,
 each run first takes up that request (POST /v1/grants/{id}/credentials): still pending, the
-same stop without a new request; approved, its first session; denied, lapsed or gone, it is
+same stop without a new request; approved, its first session; denied or lapsed, that run stops
+(exit 4) and the next one asks again; gone, it is
 forgotten (said on stderr) and the steps go on.
 
 Steps 2 and 3 run under an exclusive lock on the entry, re-reading the cache once the lock
@@ -305,7 +306,16 @@ def _approved(
         if error.exit_code not in (ExitCode.CONFLICT, ExitCode.NOT_FOUND):
             raise
         cache.forget_pending(cache_key, env)
-        say(f"request {grant_id} ({wanted.profile}) will not be taken up: {error.message}")
+        if error.exit_code == ExitCode.CONFLICT:
+            # Denied or lapsed: this run stops and says so. Asking the approvers again at once
+            # would let an SDK that retries credential_process re-ask them after every "no".
+            raise CliError(
+                f"request {grant_id} ({wanted.profile}) will not be granted: {error.message}; "
+                "run this again to send a new request to its approvers",
+                code="request_not_granted",
+                exit_code=ExitCode.DENIED,
+            ) from None
+        say(f"request {grant_id} ({wanted.profile}) is gone: {error.message}")
         return None
     cache.forget_pending(cache_key, env)
     fresh = _entry(answer, api_url, wanted.profile)
