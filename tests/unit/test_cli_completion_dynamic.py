@@ -108,7 +108,7 @@ def test_bash_and_zsh_scripts_ask_jit_complete_for_profile_and_grant_positionals
     }
     for command in PROFILE_COMMANDS:
         assert "names=profiles " in cases[command], command
-    for command in ("creds", "grant", "approve", "deny"):
+    for command in ("creds", "grant", "approve", "deny", "review"):
         assert "names=grants " in cases[command], command
     assert "names=grants,profiles " in cases["revoke"]
     assert "names=" not in cases["status"] and "names=" not in cases["init"]
@@ -129,7 +129,7 @@ def test_fish_script_asks_jit_complete_for_the_first_positional_only(
     [profiles] = [line for commands, line in by_commands.items() if "request" in commands]
     assert set(PROFILE_COMMANDS) <= set(profiles.split("'")[1].split()[1:])
     assert "(jit __complete profiles (commandline -ct) (commandline -opc)[2..-1]" in profiles
-    grant_ids = by_commands[("creds", "grant", "approve", "deny")]  # their GRANT_ID
+    grant_ids = by_commands[("creds", "grant", "approve", "deny", "review")]  # their GRANT_ID
     assert "jit __complete grants " in grant_ids
     assert "jit __complete grants,profiles " in by_commands[("revoke",)]
     assert "function __jit_first_positional" in script
