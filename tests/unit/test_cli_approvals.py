@@ -73,7 +73,16 @@ APPROVED = request(
 
 
 @pytest.fixture
-def jit(capsys: pytest.CaptureFixture[str], fake: FakeBroker, signer_env: None):
+def jit(
+    capsys: pytest.CaptureFixture[str],
+    fake: FakeBroker,
+    signer_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # The CLI's clock reads NOW, the instant this module's grants are dated from, however long
+    # after collection the suite reaches these tests.
+    monkeypatch.setenv("JIT_CLOCK_OFFSET", str(NOW - time.time()))
+
     def run(*args: str) -> Result:
         code = main.main(["--api-url", fake.url, *args])
         captured = capsys.readouterr()
@@ -125,7 +134,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
 
 
 def local(epoch: int) -> str:
-    return cache.local_time(epoch, time.time())
+    return cache.local_time(epoch, NOW)
 
 
 # ---------------------------------------------------------------- jit approvals
