@@ -258,27 +258,14 @@ class Broker:
         if profile.required_approvals:
             return self._open_request(caller, request, policy, profile, account, window, now)
 
-        grant_id = naming.new_grant_id()
-        grant = Grant(
-            grant_id=grant_id,
-            profile=request.profile,
-            requester_id=caller.requester_id,
-            requester_arn=caller.arn,
-            owner=caller.owner,
-            account_id=caller.account_id,
-            source_identity=caller.source_identity,
-            reason=request.reason,
-            ticket=request.ticket,
+        grant = self._new_grant(
+            caller,
+            request,
+            profile,
+            account,
+            now,
             status=GrantStatus.ISSUING,
-            created_at=now,
             expires_at=now + window,
-            role_name=(
-                naming.shared_role_name(request.profile)
-                if profile.mode is GrantMode.SHARED_ROLE
-                else naming.role_name_for(grant_id)
-            ),
-            target_account=account,
-            mode=profile.mode,
             slot=slot,
         )
         if profile.break_glass:  # issued at once; one of its approvers reviews it afterwards
@@ -643,6 +630,39 @@ class Broker:
         write_revoked(self._iam_in(account), self._ledger, account, profile)
 
     # --- approvals (issue 11) -----------------------------------------------------------
+    @staticmethod
+    def _new_grant(
+        caller: Caller,
+        request: GrantRequest,
+        profile: Profile,
+        account: str,
+        now: int,
+        **fields: Any,
+    ) -> Grant:
+        """A new grant of ``request`` by ``caller``, under a fresh id and the role name its
+        mode gives it; ``fields``: its status, end and what its path adds."""
+        grant_id = naming.new_grant_id()
+        return Grant(
+            grant_id=grant_id,
+            profile=request.profile,
+            requester_id=caller.requester_id,
+            requester_arn=caller.arn,
+            owner=caller.owner,
+            account_id=caller.account_id,
+            source_identity=caller.source_identity,
+            reason=request.reason,
+            ticket=request.ticket,
+            created_at=now,
+            role_name=(
+                naming.shared_role_name(request.profile)
+                if profile.mode is GrantMode.SHARED_ROLE
+                else naming.role_name_for(grant_id)
+            ),
+            target_account=account,
+            mode=profile.mode,
+            **fields,
+        )
+
     def _open_request(
         self,
         caller: Caller,
@@ -656,28 +676,15 @@ class Broker:
         """A request for a profile with approvers: recorded awaiting them (status requested,
         its review deadline now plus the profile's review window) with its nonce and rate
         counter; nothing else. Its window starts when it is approved."""
-        grant_id = naming.new_grant_id()
         deadline = now + profile.review_window
-        grant = Grant(
-            grant_id=grant_id,
-            profile=request.profile,
-            requester_id=caller.requester_id,
-            requester_arn=caller.arn,
-            owner=caller.owner,
-            account_id=caller.account_id,
-            source_identity=caller.source_identity,
-            reason=request.reason,
-            ticket=request.ticket,
+        grant = self._new_grant(
+            caller,
+            request,
+            profile,
+            account,
+            now,
             status=GrantStatus.REQUESTED,
-            created_at=now,
             expires_at=deadline,
-            role_name=(
-                naming.shared_role_name(request.profile)
-                if profile.mode is GrantMode.SHARED_ROLE
-                else naming.role_name_for(grant_id)
-            ),
-            target_account=account,
-            mode=profile.mode,
             approvals_required=profile.required_approvals,
             approvals_count=0,
             review_deadline=deadline,

@@ -324,10 +324,32 @@ class Ledger:
             Conflict("a grant with this id already exists"),
             RateLimited(rate_limit),
         ]
+        self._claim(
+            items, errors, grant, now, max_roles, max_roles_per_owner, max_active, first_session
+        )
+        if grant.break_glass:
+            items.append(self._break_glass_review_put(grant))
+            errors.append(Conflict("a break-glass review with this id already exists"))
+        self._transact(items, errors)
+
+    def _claim(
+        self,
+        items: list[dict[str, Any]],
+        errors: list[Exception],
+        grant: Grant,
+        now: int,
+        max_roles: int,
+        max_roles_per_owner: int,
+        max_active: int | None,
+        first_session: IssuedSession | None,
+    ) -> None:
+        """What a grant claims as it starts (open_grant, take_up), each item with the error its
+        failed condition means: the role quotas (a role of its own), its active-grant slot,
+        its first session."""
         if _holds_role(grant):
             items += [
                 self._quota_claim(ROLE_QUOTA, max_roles),
-                self._quota_claim(_owner_quota_pk(owner), max_roles_per_owner),
+                self._quota_claim(_owner_quota_pk(grant.owner), max_roles_per_owner),
             ]
             errors += [RoleCapReached(max_roles), OwnerRoleCapReached(max_roles_per_owner)]
         if grant.slot is not None:
@@ -336,10 +358,6 @@ class Ledger:
         if first_session is not None:
             items.append(self._session_put(first_session))
             errors.append(Conflict("session already recorded"))
-        if grant.break_glass:
-            items.append(self._break_glass_review_put(grant))
-            errors.append(Conflict("a break-glass review with this id already exists"))
-        self._transact(items, errors)
 
     def _break_glass_review_put(self, grant: Grant) -> dict[str, Any]:
         """The open review of a break-glass grant: how the auditor finds it once due."""
@@ -812,18 +830,9 @@ class Ledger:
             GrantNotActive(f"grant {grant.grant_id} is no longer approved, or its window ended"),
             RateLimited(rate_limit),
         ]
-        if _holds_role(grant):
-            items += [
-                self._quota_claim(ROLE_QUOTA, max_roles),
-                self._quota_claim(_owner_quota_pk(owner), max_roles_per_owner),
-            ]
-            errors += [RoleCapReached(max_roles), OwnerRoleCapReached(max_roles_per_owner)]
-        if grant.slot is not None:
-            items.append(self._slot_put(grant, now))
-            errors.append(ActiveGrantsHeld(grant.profile, max_active or grant.slot + 1))
-        if first_session is not None:
-            items.append(self._session_put(first_session))
-            errors.append(Conflict("session already recorded"))
+        self._claim(
+            items, errors, grant, now, max_roles, max_roles_per_owner, max_active, first_session
+        )
         self._transact(items, errors)
 
     # --- the auditor -----------------------------------------------------------------------
